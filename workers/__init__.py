@@ -1,0 +1,1 @@
+"""Ray actors and tasks around plain functions: gradient workers, latency probes, fine-tunes."""
