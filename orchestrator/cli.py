@@ -1,7 +1,8 @@
 """The ``hardcore-nas`` command line: one entry point, one module per subcommand.
 
 Subcommand modules live in ``orchestrator.commands``; each defines ``add_arguments(parser)`` and
-``run(args) -> int`` and imports heavy libraries inside ``run`` so that ``--help`` stays fast.
+``run(args) -> int`` and imports heavy libraries inside ``run``. Only the invoked command's module is
+imported, so ``hardcore-nas --help`` and each command's ``--help`` stay fast.
 """
 from __future__ import annotations
 
@@ -25,27 +26,37 @@ def _module(name: str):
     return importlib.import_module(f"orchestrator.commands.{name.replace('-', '_')}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hardcore-nas", description=__doc__.splitlines()[0])
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand (only that command's module is imported)."""
+    parser = argparse.ArgumentParser(prog=f"hardcore-nas {command}", description=COMMANDS[command])
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _module(name).add_arguments(p)
+    _module(command).add_arguments(parser)
+    return parser
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:<16}{text}" for name, text in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="hardcore-nas", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Hardware-constrained NAS: a Pareto family of models that provably fit a latency budget.",
+        epilog=f"commands:\n{listing}\n\n'hardcore-nas COMMAND --help' shows a command's options.")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    top = _top_parser().parse_args(argv)
+    args = build_parser(top.command).parse_args(top.args)
     try:
-        return int(_module(args.command).run(args) or 0)
+        return int(_module(top.command).run(args) or 0)
     except (UsageError, FileNotFoundError) as exc:
         if args.debug:
             raise
-        print(f"hardcore-nas {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hardcore-nas {top.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hardcore-nas {args.command}: interrupted", file=sys.stderr)
+        print(f"hardcore-nas {top.command}: interrupted", file=sys.stderr)
         return 130
 
 
