@@ -125,6 +125,16 @@ class ResourceModel:
         """The largest value over the space (exact)."""
         return self._extreme(np.max)
 
+    def least_architecture(self) -> tuple[np.ndarray, np.ndarray]:
+        """One-hot ``(alpha, beta)`` of an architecture attaining :meth:`least`.
+
+        Per stage: each block's cheapest config, then the depth with the cheapest cumulative cost.
+        """
+        c = self.block_costs.shape[2]
+        choice = self.block_costs.argmin(axis=2)                           # (S, D)
+        depth = np.cumsum(self.block_costs.min(axis=2), axis=1)[:, self.min_depth - 1:].argmin(axis=1)
+        return np.eye(c)[choice], np.eye(self.beta_shape[1])[depth]
+
 
 @dataclass(frozen=True)
 class Constraint:
