@@ -1,0 +1,64 @@
+"""One hard-constrained search, end to end: feasibility check, balanced start, BCSFW, projection.
+
+The orchestrator calls :func:`search` with the constraints (resource tables with bounds) and a gradient
+callback fed by the supernet; everything it needs to report comes back in :class:`SearchResult`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+
+from .bcsfw import GradientFn, Schedule, StepRecord, bcsfw
+from .constraints import ConstraintSet, as_constraint_set
+from .projection import project
+from .resources import Constraint
+from .start import balanced_start, feasible_architecture
+
+__all__ = ["SearchResult", "search"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The projected architecture (one-hot ``alpha``, ``beta``), where it came from, and the log.
+
+    ``values``/``slack``: each constrained resource of the architecture and ``bound - value`` (all
+    ``>= 0``); ``projection``: how it was projected (see :class:`solvers.Projection`).
+    """
+    alpha: np.ndarray
+    beta: np.ndarray
+    relaxed_alpha: np.ndarray
+    relaxed_beta: np.ndarray
+    start_alpha: np.ndarray
+    start_beta: np.ndarray
+    values: dict[str, float]
+    slack: dict[str, float]
+    projection: str
+    log: list[StepRecord] = field(repr=False)
+    solver_seconds: float
+    gradient_seconds: float
+
+
+def search(constraints: ConstraintSet | Constraint | Sequence[Constraint], gradient: GradientFn,
+           steps: int, rng: np.random.Generator, *, gamma_max: float = 0.002,
+           schedule: Schedule = "constant", momentum: float = 0.9,
+           block_choice: Literal["random", "alternate"] = "random",
+           on_step: Callable[[StepRecord], None] | None = None) -> SearchResult:
+    """Search under every constraint; the defaults are the official code's (constant step 0.002,
+    momentum 0.9, random block). Raises :class:`InfeasibleConstraintError` before any gradient is
+    computed when no architecture satisfies the constraints.
+    """
+    cs = as_constraint_set(constraints)
+    start = balanced_start(cs, feasible_architecture(cs))
+    relaxed = bcsfw(cs, gradient, start, steps, rng, gamma_max=gamma_max, schedule=schedule,
+                    momentum=momentum, block_choice=block_choice, on_step=on_step)
+    projection = project(cs, relaxed.alpha, relaxed.beta)
+    values = cs.values(projection.alpha, projection.beta)
+    return SearchResult(
+        alpha=projection.alpha, beta=projection.beta,
+        relaxed_alpha=relaxed.alpha, relaxed_beta=relaxed.beta,
+        start_alpha=start[0], start_beta=start[1],
+        values=cs.as_dict(values), slack=cs.as_dict(cs.bounds - values),
+        projection=projection.method, log=relaxed.log,
+        solver_seconds=relaxed.solver_seconds, gradient_seconds=relaxed.gradient_seconds)
