@@ -3,7 +3,9 @@
 The feasible set of a block is a product of simplices (one per block position, or per stage for beta)
 cut by one linear row per constraint. :class:`BlockOracle` keeps one HiGHS model per block and, per
 call, changes only the costs and the constraint rows, warm-starting the dual simplex from the last
-basis, so every linear solution is a vertex (Theorem 3.1 counts on that).
+basis, so every linear solution is a vertex (Theorem 3.1 counts on that). The constraint rows are
+replaced whole (one call; setting 240 coefficients one by one costs more than the solve) and the
+previous basis is put back, rows included, so the warm start survives the replacement.
 
 HiGHS decides feasibility up to a tolerance; this module never trusts it. Rows are scaled to unit
 size, their bounds tightened by a small margin, and every candidate is checked exactly on the full

@@ -8,7 +8,8 @@
 2. Otherwise, eq. 13: alternating LPs, beta first, each maximising its block's credit over its feasible
    set (eqs. 10-11, every constraint, the other block fixed), from ``(alpha*, beta*)`` when that is
    feasible, else from a feasible architecture. Each LP's set contains the current block, so the
-   credit never falls and every point is feasible. HiGHS returns vertices: with ``m`` constraints a
+   credit does not fall (beyond the LPs' safety margin) and every point is feasible; the rounds stop
+   when one gains nothing. HiGHS returns vertices: with ``m`` constraints a
    vertex has at most ``m`` entries beyond one per group (Theorem 3.1 for ``m = 1``: one block with two
    non-zeros).
 3. Rounding, beta first (with alpha as the LPs left it), then, after one more alpha LP at the rounded
