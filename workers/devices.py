@@ -1,0 +1,95 @@
+"""Device profiles: where and how latency is measured (backend, threads, batch, Ray resource label).
+
+A profile is plain data; the orchestrator's YAML names built-in profiles or gives new ones as dicts.
+Latency is the time of one forward pass of a batch of ``batch_size`` images, in milliseconds.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+
+from supernet.errors import UsageError
+
+__all__ = ["BACKENDS", "DeviceProfile", "BUILTIN_PROFILES", "get_profile", "load_profiles"]
+
+BACKENDS = ("torch-cpu", "torch-cuda")
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One measurable device setting.
+
+    ``threads``: torch intra-op threads; ``None`` means every core the measuring process may use.
+    """
+    name: str
+    backend: str = "torch-cpu"
+    threads: int | None = 1
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.name or any(ch.isspace() or ch in ",:" for ch in self.name):
+            raise UsageError(f"device name {self.name!r} must be non-empty without spaces, ',' or ':'")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"device {self.name!r}: backend {self.backend!r} is not one of "
+                             f"{', '.join(BACKENDS)}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise UsageError(f"device {self.name!r}: threads must be a positive integer or null, "
+                             f"got {self.threads!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"device {self.name!r}: batch_size must be a positive integer, "
+                             f"got {self.batch_size!r}")
+
+    @property
+    def resource_label(self) -> str:
+        """The Ray custom resource carried by nodes that have this device (1 unit per node)."""
+        return f"device:{self.name}"
+
+    def resolved_threads(self) -> int:
+        """The thread count on the machine running this (``None`` resolves to the usable cores)."""
+        return self.threads if self.threads is not None else len(os.sched_getaffinity(0))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "DeviceProfile":
+        """A profile from a config mapping; unknown keys are refused so typos do not pass silently."""
+        if not isinstance(config, dict):
+            raise UsageError(f"a device profile is a mapping, got {type(config).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise UsageError(f"device profile has unknown keys {unknown}; known keys: {sorted(known)}")
+        if "name" not in config:
+            raise UsageError("device profile needs a 'name'")
+        return cls(**config)
+
+
+BUILTIN_PROFILES: dict[str, DeviceProfile] = {p.name: p for p in (
+    DeviceProfile("cpu-bs1", "torch-cpu", threads=1, batch_size=1),     # the paper's Xeon setting
+    DeviceProfile("cpu-bs8", "torch-cpu", threads=None, batch_size=8),
+    DeviceProfile("cuda-bs64", "torch-cuda", threads=1, batch_size=64),
+)}
+
+
+def get_profile(spec: str | dict | DeviceProfile) -> DeviceProfile:
+    """A built-in profile by name, or a profile from a config mapping."""
+    if isinstance(spec, DeviceProfile):
+        return spec
+    if isinstance(spec, dict):
+        return DeviceProfile.from_dict(spec)
+    if spec not in BUILTIN_PROFILES:
+        raise UsageError(f"unknown device {spec!r}; built-in devices: {', '.join(BUILTIN_PROFILES)} "
+                         f"(or define one with name, backend, threads, batch_size)")
+    return BUILTIN_PROFILES[spec]
+
+
+def load_profiles(config: list | dict) -> dict[str, DeviceProfile]:
+    """Profiles from a YAML-style list whose items are built-in names or mappings, keyed by name."""
+    items = config if isinstance(config, list) else [config]
+    profiles = [get_profile(item) for item in items]
+    names = [p.name for p in profiles]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"device names must be unique; repeated: {', '.join(duplicates)}")
+    return {p.name: p for p in profiles}

@@ -1,0 +1,393 @@
+"""Latency measurement as plain functions: whole networks, and blocks timed inside whole networks.
+
+Why blocks are timed inside networks: a block timed alone runs 20-25% faster than inside a network
+(its neighbours evict its weights and activations from the caches), and the gap varies per
+architecture. So the probe builds a set of timm networks that together contain every
+(block signature x configuration) entry in several different contexts, and times every block inside
+them with forward hooks; the segments of one forward pass add up to that pass exactly.
+
+Why fresh processes with a fixed allocator: the first model of a process and models measured after
+many others run at a different speed (glibc's dynamic mmap threshold and heap state). Every batch of
+networks is therefore measured in a new process with transparent huge pages on and glibc's mmap
+threshold pinned, after a throw-away warm-up network; networks of a batch are visited round-robin so
+slow periods of a shared machine spread over all of them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from supernet.arch import Architecture
+from supernet.space import SearchSpace, StageSpec, block_key
+
+from .devices import DeviceProfile
+from .latency_table import EntryStats, LatencyTable
+
+__all__ = ["Protocol", "NetworkTiming", "cpu_model", "fingerprint", "probe_architectures",
+           "time_networks", "measure_networks", "table_entries", "measure_table", "table_visits",
+           "default_num_classes"]
+
+ProgressFn = Callable[[int], None]
+
+# glibc reads these at start-up: a fixed mmap threshold disables its dynamic adjustment (which made
+# the first model of a process slower than the next), a large trim threshold keeps the heap in place.
+PROCESS_ENV = {
+    "THP_MEM_ALLOC_ENABLE": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How networks are timed (shared by table measurement and validation)."""
+    warmup: int = 10                 # untimed runs after a network is built
+    repeats: int = 30                # timed runs per network
+    runs_per_visit: int = 5          # timed runs each time a network is visited (round-robin)
+    rewarm: int = 2                  # untimed runs at each visit (back-to-back inference state)
+    networks_per_process: int = 10   # networks measured by one fresh process
+    contexts: int = 8                # networks each table entry is timed in (table only)
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            least = 0 if name in ("warmup", "rewarm") else 1
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"protocol {name} must be an integer >= {least}, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Protocol":
+        """The protocol recorded in a table (which also holds other facts of the measurement)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def visits(self) -> int:
+        return math.ceil(self.repeats / self.runs_per_visit)
+
+
+@dataclass
+class NetworkTiming:
+    """Per-run times (ms) of one network.
+
+    ``segments_ms[r]`` (when blocks were timed): front (stem + DS block), each present searched block
+    in order, back (last conv, pool, head conv, classifier); its sum is that run's hooked total.
+    """
+    total_ms: list[float]
+    segments_ms: list[list[float]] = field(default_factory=list)
+
+    def median_total(self) -> float:
+        return float(np.median(self.total_ms))
+
+
+def default_num_classes(space: SearchSpace) -> int:
+    """Classifier width the pipeline uses with a preset: ImageNet's 1000, else 10 (digits, CIFAR-10)."""
+    return 1000 if space.name == "imagenet" else 10
+
+
+# --- fingerprint -------------------------------------------------------------------------------
+def cpu_model() -> str:
+    """The CPU model name (from /proc/cpuinfo, else the platform)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fingerprint(profile: DeviceProfile) -> dict:
+    """What the numbers depend on: hardware, library versions and the profile's settings."""
+    import timm
+    import torch
+
+    gpu = None
+    if profile.backend == "torch-cuda" and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+    return {
+        "profile": profile.to_dict(),
+        "backend": profile.backend,
+        "threads": profile.resolved_threads(),
+        "batch_size": profile.batch_size,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# --- the probe networks ------------------------------------------------------------------------
+def probe_architectures(space: SearchSpace, contexts: int, rng: np.random.Generator
+                        ) -> list[Architecture]:
+    """Networks that together hold every latency entry of ``space`` in at least ``contexts`` networks.
+
+    Depths are drawn uniformly; each present block takes the configuration its signature has been
+    timed least often with (random tie-break), so entries are balanced and contexts vary.
+    """
+    signatures = {sig: i for i, sig in enumerate(space.signatures())}
+    seen = np.zeros((len(signatures), space.num_configs), dtype=int)    # networks holding an entry
+    archs: list[Architecture] = []
+    while seen.min() < contexts:
+        stages = []
+        in_network = np.zeros_like(seen, dtype=bool)
+        for s in range(space.num_stages):
+            depth = int(rng.choice(space.depths))
+            choice = []
+            for b in range(depth):
+                row = signatures[space.slot(s, b).signature]
+                counts = seen[row] + in_network[row] * (seen.max() + 1)   # prefer new entries
+                least = np.flatnonzero(counts == counts.min())
+                c = int(rng.choice(least))
+                in_network[row, c] = True
+                choice.append(c)
+            stages.append(tuple(choice))
+        seen += in_network
+        archs.append(Architecture(space, tuple(stages)))
+    return archs
+
+
+# --- timing inside one process -----------------------------------------------------------------
+class _CpuClock:
+    """Wall-clock stamps; the caller's thread does all the work on CPU."""
+
+    def stamp(self) -> int:
+        return time.perf_counter_ns()
+
+    def intervals_ms(self, stamps: Sequence[int]) -> list[float]:
+        return (np.diff(np.asarray(stamps, dtype=np.int64)) / 1e6).tolist()
+
+
+class _CudaClock:
+    """CUDA events recorded on the stream; intervals are read after synchronising."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self._torch = torch
+
+    def stamp(self):
+        event = self._torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def intervals_ms(self, stamps: Sequence) -> list[float]:
+        self._torch.cuda.synchronize()
+        return [float(a.elapsed_time(b)) for a, b in zip(stamps[:-1], stamps[1:])]
+
+
+def _block_modules(model) -> list:
+    """The DS stage, then every searched block of a timm ``MobileNetV3`` (forward order)."""
+    return [model.blocks[0]] + [block for stage in model.blocks[1:-1] for block in stage]
+
+
+def _timed_runs(model, x, clock, runs: int, blocks: bool) -> list[list[float]]:
+    """``runs`` timed forward passes: per run the whole pass, or its segments when ``blocks``."""
+    stamps: list = []
+    handles = []
+    if blocks:
+        handles = [m.register_forward_hook(lambda *_: stamps.append(clock.stamp()))
+                   for m in _block_modules(model)]
+    try:
+        out = []
+        for _ in range(runs):
+            stamps.clear()
+            stamps.append(clock.stamp())
+            model(x)
+            stamps.append(clock.stamp())
+            out.append(clock.intervals_ms(stamps))
+        return out
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def time_networks(space: SearchSpace, archs: Sequence[Architecture], profile: DeviceProfile,
+                  protocol: Protocol, num_classes: int, blocks: bool = False,
+                  tick: Callable[[], None] = lambda: None) -> list[NetworkTiming]:
+    """Time ``archs`` in this process (eval mode, inference mode, threads as the profile says).
+
+    Every network gets ``protocol.repeats`` timed whole-network runs; with ``blocks`` also as many
+    hooked runs giving per-block segments. ``tick`` is called after every visit of a network.
+    """
+    import torch
+
+    from supernet.timm_models import build_timm_model
+
+    threads = profile.resolved_threads()
+    torch.set_num_threads(threads)
+    device = "cuda" if profile.backend == "torch-cuda" else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {profile.name!r} needs CUDA, which this machine lacks")
+        torch.backends.cudnn.benchmark = True
+    clock = _CudaClock() if device == "cuda" else _CpuClock()
+    x = torch.rand(profile.batch_size, space.in_chans, space.input_size, space.input_size,
+                   device=device)
+
+    def build(arch: Architecture):
+        return build_timm_model(arch, num_classes).eval().to(device)
+
+    timings = [NetworkTiming([]) for _ in archs]
+    with torch.inference_mode():
+        # a throw-away network first: the first model of a process runs at its own speed
+        first = build(Architecture.heaviest(space))
+        _timed_runs(first, x, clock, protocol.warmup + protocol.repeats, blocks)
+        del first
+        models = [build(arch) for arch in archs]
+        for model in models:
+            _timed_runs(model, x, clock, protocol.warmup, blocks)
+        for visit in range(protocol.visits):
+            runs = min(protocol.runs_per_visit, protocol.repeats - visit * protocol.runs_per_visit)
+            for model, timing in zip(models, timings):
+                _timed_runs(model, x, clock, protocol.rewarm, False)
+                timing.total_ms += [sum(r) for r in _timed_runs(model, x, clock, runs, False)]
+                if blocks:
+                    timing.segments_ms += _timed_runs(model, x, clock, runs, True)
+                tick()
+    return timings
+
+
+# --- fresh processes ---------------------------------------------------------------------------
+def _space_to_json(space: SearchSpace) -> dict:
+    return space.to_dict()
+
+
+def _space_from_json(data: dict) -> SearchSpace:
+    """Rebuild a space in a child process (also spaces that are not registered presets)."""
+    data = dict(data)
+    data["stages"] = tuple(StageSpec(**st) for st in data["stages"])
+    for key in ("expansions", "kernels"):
+        data[key] = tuple(data[key])
+    return SearchSpace(**data)
+
+
+def _child_env(profile: DeviceProfile) -> dict:
+    threads = str(profile.resolved_threads())
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, **PROCESS_ENV, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return env
+
+
+def _run_batch(space: SearchSpace, archs: Sequence[Architecture], profile: DeviceProfile,
+               protocol: Protocol, num_classes: int, blocks: bool, progress: ProgressFn
+               ) -> list[NetworkTiming]:
+    """Time one batch of networks in a new Python process (see the module docstring)."""
+    request = {
+        "space": _space_to_json(space), "archs": [list(map(list, a.stages)) for a in archs],
+        "profile": profile.to_dict(), "protocol": asdict(protocol), "num_classes": num_classes,
+        "blocks": blocks,
+    }
+    with tempfile.TemporaryDirectory(prefix="hcn-latency-") as tmp:
+        req_path, out_path = Path(tmp, "request.json"), Path(tmp, "result.json")
+        req_path.write_text(json.dumps(request))
+        proc = subprocess.Popen([sys.executable, "-m", "workers.latency", str(req_path), str(out_path)],
+                                env=_child_env(profile), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for _ in proc.stdout:
+            progress(1)
+        stderr = proc.stderr.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"latency worker process failed:\n{stderr[-4000:]}")
+        result = json.loads(out_path.read_text())
+    return [NetworkTiming(**t) for t in result]
+
+
+def measure_networks(space: SearchSpace, archs: Sequence[Architecture], profile: DeviceProfile,
+                     protocol: Protocol, num_classes: int, blocks: bool = False,
+                     progress: ProgressFn = lambda n: None) -> list[NetworkTiming]:
+    """Time ``archs`` in batches of ``protocol.networks_per_process``, each in a fresh process.
+
+    ``progress(n)`` is called as network visits complete (``len(archs) * protocol.visits`` in all).
+    """
+    timings: list[NetworkTiming] = []
+    for start in range(0, len(archs), protocol.networks_per_process):
+        batch = archs[start:start + protocol.networks_per_process]
+        timings += _run_batch(space, batch, profile, protocol, num_classes, blocks, progress)
+    return timings
+
+
+# --- the table ---------------------------------------------------------------------------------
+STATISTIC = ("per entry: median over the probe networks holding it of the block's in-network time "
+             "(median over runs, the network's segments scaled to sum to its median whole-network time "
+             "without hooks); spread: IQR over those networks; count: networks")
+
+
+def table_entries(space: SearchSpace, archs: Sequence[Architecture],
+                  timings: Sequence[NetworkTiming]) -> tuple[dict[str, EntryStats], EntryStats]:
+    """Per-entry and constant statistics from the hooked timings of the probe networks.
+
+    Each network's per-segment medians are scaled to sum to its median un-hooked time, which
+    removes the hooks' own cost and keeps every network's segments additive.
+    """
+    per_entry: dict[str, list[float]] = {key: [] for key in space.latency_keys()}
+    constant: list[float] = []
+    for arch, timing in zip(archs, timings):
+        segments = np.median(np.asarray(timing.segments_ms), axis=0)
+        segments *= timing.median_total() / segments.sum()
+        constant.append(segments[0] + segments[-1])
+        for (s, b, cfg), ms in zip(arch.blocks(), segments[1:-1]):
+            per_entry[block_key(space.slot(s, b).signature, cfg)].append(float(ms))
+    empty = [key for key, values in per_entry.items() if not values]
+    if empty:
+        raise ValueError(f"probe networks miss {len(empty)} entries, e.g. {empty[0]}")
+    return {k: EntryStats.of(v) for k, v in per_entry.items()}, EntryStats.of(constant)
+
+
+def measure_table(space: SearchSpace, profile: DeviceProfile, protocol: Protocol = Protocol(),
+                  num_classes: int | None = None, seed: int = 0,
+                  progress: ProgressFn = lambda n: None) -> LatencyTable:
+    """Measure the latency table of ``space`` on this machine as ``profile`` says.
+
+    ``progress(n)`` reports network visits; there are :func:`table_visits` of them in all.
+    """
+    num_classes = default_num_classes(space) if num_classes is None else num_classes
+    started, load_before = time.monotonic(), os.getloadavg()
+    archs = probe_architectures(space, protocol.contexts, np.random.default_rng(seed))
+    timings = measure_networks(space, archs, profile, protocol, num_classes, blocks=True,
+                               progress=progress)
+    entries, constant = table_entries(space, archs, timings)
+    return LatencyTable(
+        device=fingerprint(profile),
+        space={"name": space.name, "width_multiplier": space.width_multiplier, "hash": space.hash},
+        num_classes=num_classes,
+        protocol={**asdict(protocol), "seed": seed, "probe_networks": len(archs),
+                  "process_env": PROCESS_ENV, "load_average_before": list(load_before),
+                  "load_average_after": list(os.getloadavg())},
+        statistic=STATISTIC, constant=constant, entries=entries,
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def table_visits(space: SearchSpace, protocol: Protocol, seed: int = 0) -> int:
+    """How many network visits :func:`measure_table` reports through ``progress``."""
+    return len(probe_architectures(space, protocol.contexts, np.random.default_rng(seed))) * protocol.visits
+
+
+def _child_main(request_path: str, result_path: str) -> None:
+    request = json.loads(Path(request_path).read_text())
+    space = _space_from_json(request["space"])
+    archs = [Architecture(space, tuple(map(tuple, st))) for st in request["archs"]]
+    timings = time_networks(
+        space, archs, DeviceProfile.from_dict(request["profile"]), Protocol(**request["protocol"]),
+        request["num_classes"], request["blocks"], tick=lambda: print(".", flush=True))
+    Path(result_path).write_text(json.dumps([asdict(t) for t in timings]))
+
+
+if __name__ == "__main__":
+    _child_main(*sys.argv[1:3])

@@ -1,0 +1,207 @@
+"""The latency table file (JSON, milliseconds): format, validation at load, and formula (3) from it.
+
+A table holds, for one device and one search space, the latency of every (block signature x
+configuration) entry and of the constant part (stem, DS block, last conv, pool, head conv, classifier),
+each as a median with its spread (IQR) and count, plus the device fingerprint and a content hash.
+Anything wrong with a file is a :class:`UsageError` whose one-line message says what would work.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from solvers.resources import ResourceModel
+from supernet.arch import Architecture
+from supernet.errors import UsageError
+from supernet.space import SearchSpace, block_key, get_space
+
+from .devices import DeviceProfile
+
+__all__ = ["FORMAT", "VERSION", "EntryStats", "LatencyTable", "load_table"]
+
+FORMAT = "hardcore-nas/latency-table"
+VERSION = 1
+_FIELDS = ("device", "space", "num_classes", "protocol", "statistic", "constant", "entries",
+           "measured_at", "seconds")
+
+
+@dataclass(frozen=True)
+class EntryStats:
+    """One table entry in ms: ``median`` (the value formula (3) uses), ``spread`` (IQR), ``count``."""
+    median: float
+    spread: float
+    count: int
+
+    @classmethod
+    def of(cls, samples) -> "EntryStats":
+        samples = np.asarray(samples, dtype=np.float64)
+        q1, q2, q3 = np.quantile(samples, (0.25, 0.5, 0.75))
+        return cls(round(float(q2), 6), round(float(q3 - q1), 6), int(samples.size))  # 1 ns steps
+
+    @classmethod
+    def parse(cls, name: str, value) -> "EntryStats":
+        """Validate one entry read from a file."""
+        if not isinstance(value, dict) or set(value) != {"median", "spread", "count"}:
+            raise UsageError(f"table entry {name!r} must be an object with median, spread and count")
+        median, spread, count = value["median"], value["spread"], value["count"]
+        for field, x in (("median", median), ("spread", spread)):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+                raise UsageError(f"table entry {name!r} has {field} {x!r}: latencies must be finite, "
+                                 f"non-negative milliseconds; measure the table again")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise UsageError(f"table entry {name!r} has count {count!r}; it must be a positive integer")
+        return cls(float(median), float(spread), count)
+
+
+def _content_hash(body: dict) -> str:
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """Measured latencies of one search space on one device (ms per forward pass of a batch)."""
+    device: dict            # fingerprint: profile, CPU/GPU model, library versions, threads, batch
+    space: dict             # name, width_multiplier, hash
+    num_classes: int
+    protocol: dict          # how it was measured
+    statistic: str          # what ``median`` is a median of
+    constant: EntryStats
+    entries: dict[str, EntryStats]
+    measured_at: str
+    seconds: float
+
+    # --- identity --------------------------------------------------------------------------
+    @property
+    def profile(self) -> DeviceProfile:
+        return DeviceProfile.from_dict(self.device["profile"])
+
+    @property
+    def device_name(self) -> str:
+        return self.device["profile"]["name"]
+
+    def body(self) -> dict:
+        d = asdict(self)
+        return {"format": FORMAT, "version": VERSION, "unit": "ms", **d}
+
+    @property
+    def content_hash(self) -> str:
+        return _content_hash(self.body())
+
+    # --- files -----------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({**self.body(), "content_hash": self.content_hash}, indent=1,
+                          sort_keys=True, allow_nan=False)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, data, source: str = "table") -> "LatencyTable":
+        """Parse and validate a decoded JSON document (``source`` names it in messages)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise UsageError(f"{source} is not a hardcore-nas latency table (expected \"format\": "
+                             f"\"{FORMAT}\"); make one with 'hardcore-nas lut'")
+        if data.get("version") != VERSION or data.get("unit") != "ms":
+            raise UsageError(f"{source} has version {data.get('version')!r} and unit "
+                             f"{data.get('unit')!r}; this release reads version {VERSION} in ms")
+        missing = [f for f in (*_FIELDS, "content_hash") if f not in data]
+        if missing:
+            raise UsageError(f"{source} lacks field(s) {', '.join(missing)}; measure it again")
+        entries = data["entries"]
+        if not isinstance(entries, dict) or not entries:
+            raise UsageError(f"{source} has no entries; measure it again")
+        parsed = {k: EntryStats.parse(k, v) for k, v in entries.items()}
+        constant = EntryStats.parse("constant", data["constant"])
+        body = {k: v for k, v in data.items() if k != "content_hash"}
+        if _content_hash(body) != data["content_hash"]:
+            raise UsageError(f"{source}: content hash does not match its contents (the file was "
+                             f"edited or damaged); measure it again with 'hardcore-nas lut'")
+        for key in ("name", "hash", "width_multiplier"):
+            if not isinstance(data["space"], dict) or key not in data["space"]:
+                raise UsageError(f"{source}: 'space' must give name, hash and width_multiplier")
+        if not isinstance(data["device"], dict) or "profile" not in data["device"]:
+            raise UsageError(f"{source}: 'device' must hold the device profile")
+        return cls(
+            device=data["device"], space=data["space"], num_classes=int(data["num_classes"]),
+            protocol=data["protocol"], statistic=data["statistic"],
+            constant=constant, entries=parsed,
+            measured_at=data["measured_at"], seconds=float(data["seconds"]),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatencyTable":
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"latency table {path} does not exist; make one with "
+                             f"'hardcore-nas lut --device NAME --out {path}'")
+        try:
+            data = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise UsageError(f"{path} is not a latency table (not JSON); make one with "
+                             f"'hardcore-nas lut'") from None
+        return cls.from_dict(data, source=str(path))
+
+    # --- the space -------------------------------------------------------------------------
+    def check_space(self, space: SearchSpace) -> None:
+        """Refuse a table of another space, or one lacking entries of ``space``."""
+        if (self.space["name"], self.space["hash"]) != (space.name, space.hash):
+            raise UsageError(
+                f"latency table of device {self.device_name!r} was measured for space "
+                f"{self.space['name']!r} (hash {self.space['hash']}), not {space.name!r} (hash "
+                f"{space.hash}); measure one with 'hardcore-nas lut --device {self.device_name} "
+                f"--space {space.name}'")
+        want = set(space.latency_keys())
+        missing, extra = sorted(want - set(self.entries)), sorted(set(self.entries) - want)
+        if missing or extra:
+            what = (f"lacks {len(missing)} entries (e.g. {missing[0]!r})" if missing
+                    else f"has {len(extra)} unknown entries (e.g. {extra[0]!r})")
+            raise UsageError(f"latency table of device {self.device_name!r} {what} for space "
+                             f"{space.name!r}; measure it again with 'hardcore-nas lut'")
+
+    def search_space(self) -> SearchSpace:
+        """The preset the table was measured for (checked against the recorded hash)."""
+        try:
+            space = get_space(self.space["name"], float(self.space["width_multiplier"]))
+        except ValueError as exc:
+            raise UsageError(f"latency table: {exc}") from None
+        self.check_space(space)
+        return space
+
+    # --- formula (3) -----------------------------------------------------------------------
+    def block_costs(self, space: SearchSpace) -> np.ndarray:
+        """``(stages, max_depth, configs)`` latencies in ms, each slot from its signature's entries."""
+        self.check_space(space)
+        costs = np.zeros((space.num_stages, space.max_depth, space.num_configs))
+        for slot in space.slots:
+            costs[slot.stage, slot.index] = [self.entries[block_key(slot.signature, c)].median
+                                             for c in space.configs]
+        return costs
+
+    def resource_model(self, space: SearchSpace) -> ResourceModel:
+        """Formula (3) in ms: ``LAT(alpha, beta) = alpha^T Theta beta + p^T alpha + const``."""
+        return ResourceModel(f"latency:{self.device_name}", self.block_costs(space),
+                             self.constant.median, space.min_depth, unit="ms")
+
+    def predict(self, arch: Architecture) -> float:
+        """Predicted latency (ms) of a discrete architecture: its blocks' entries plus the constant."""
+        self.check_space(arch.space)
+        return self.constant.median + sum(
+            self.entries[block_key(arch.space.slot(s, b).signature, cfg)].median
+            for s, b, cfg in arch.blocks())
+
+
+def load_table(path: str | Path, space: SearchSpace | None = None) -> LatencyTable:
+    """Load and validate a table; with ``space``, also check that it belongs to that space."""
+    table = LatencyTable.load(path)
+    if space is not None:
+        table.check_space(space)
+    return table
