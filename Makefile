@@ -6,7 +6,7 @@ export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: run test install clean
+.PHONY: run test cluster-test install clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The fake multi-node autoscaling test (minutes; not in `make test`): writes benchmarks/results/cluster.md.
+cluster-test: $(STAMP)
+	HCN_CLUSTER_REPORT=benchmarks/results/cluster.md $(VENV)/bin/python -m pytest -m cluster tests/cluster -v $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs mlflow.db mlartifacts .pytest_cache
