@@ -48,6 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["imagenet", "tiny"])
     parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -60,17 +61,22 @@ def main() -> int:
         table = measure_table(space, profile, protocol, seed=args.seed)
         table_seconds = time.monotonic() - started
         table.save(RESULTS / f"lut_{preset}_{profile.name}.json")
-        validation = validate_table(table, args.samples, passes=2, seed=args.seed)
+        validation = validate_table(table, args.samples, passes=args.passes, seed=args.seed)
         write_validation(validation, RESULTS / f"latency_validation_{preset}",
                          f"{preset} on {profile.name} ({table.device['cpu']})")
         print(f"{preset}: table {table_seconds:.0f} s\n{summary(validation)}", flush=True)
         rows.append(goal_row(preset, validation.metrics, table_seconds))
         repeats.append(repeat_row(preset, validation.repeat))
         model = table.resource_model(space)
+        others = validation.info
         notes.append(f"- {preset}: {len(table.entries)} entries from {table.protocol['probe_networks']} "
                      f"probe networks; constant {table.constant.median:.3f} ms; predicted range "
-                     f"{model.least():.2f}..{model.largest():.2f} ms; load average (1, 5, 15 min) "
-                     f"before {tuple(round(x, 2) for x in load_before)}, after validation "
+                     f"{model.least():.2f}..{model.largest():.2f} ms. Other processes' CPU use "
+                     f"(median / max cores over rounds): table {table.protocol['other_cores_median']} / "
+                     f"{table.protocol['other_cores_max']}, validation {others['other_cores_median']} / "
+                     f"{others['other_cores_max']}; network visits redone: "
+                     f"{table.protocol['redone_network_visits']} and {others['redone_network_visits']}; "
+                     f"load average before {tuple(round(x, 2) for x in load_before)}, after "
                      f"{tuple(round(x, 2) for x in os.getloadavg())}")
 
     fp = table.device
@@ -83,10 +89,13 @@ Command: `flock /tmp/hcn-cpu.lock .venv/bin/python benchmarks/latency_validation
 `hardcore-nas validate-lut --lut T.json --samples {args.samples} --out DIR`).
 
 Each architecture ({args.samples} per preset, spread evenly over the predicted latency range) is the
-timm `MobileNetV3` a user deploys, measured end-to-end twice (separate fresh processes, different
-orders; protocol: {protocol.warmup} warm-up runs, median of {protocol.repeats} runs visited
-round-robin in groups of {protocol.runs_per_visit}); measured = mean of the two passes. The table is
-built from the same timm models (probe networks), so these figures are also the timm figures.
+timm `MobileNetV3` a user deploys, measured end-to-end in {args.passes} passes (each in fresh
+processes, in a different order); measured = the median of the passes. Protocol (the same for table
+and validation): {protocol.warmup} warm-up runs, {protocol.repeats} timed runs visited round-robin in
+groups of {protocol.runs_per_visit}, a network's latency = the {protocol.run_quantile:g} quantile of its
+runs; a round during which other processes used more than {protocol.max_other_cores:g} cores is redone.
+The table is built from the same timm models (probe networks: every entry timed inside
+{protocol.contexts} whole networks with forward hooks), so these figures are also the timm figures.
 Ratio: least-squares slope of measured on predicted through the origin; R^2 of the line y = x;
 MAPE and the share within +-10% relative to measured.
 
@@ -96,7 +105,7 @@ MAPE and the share within +-10% relative to measured.
 |---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-## Repeatability of the measurement itself (pass 2 vs pass 1, same architectures)
+## Repeatability of the measurement itself (pass 2 vs pass 1, same architectures, fresh processes)
 
 | preset | ratio | R^2 | MAPE | within +-10% | max difference |
 |---|---|---|---|---|---|

@@ -36,8 +36,8 @@ from .devices import DeviceProfile
 from .latency_table import EntryStats, LatencyTable
 
 __all__ = ["Protocol", "NetworkTiming", "cpu_model", "fingerprint", "probe_architectures",
-           "time_networks", "measure_networks", "table_entries", "measure_table", "table_visits",
-           "default_num_classes"]
+           "time_networks", "measure_networks", "table_entries", "disturbance", "measure_table",
+           "table_visits", "default_num_classes"]
 
 ProgressFn = Callable[[int], None]
 
@@ -52,17 +52,30 @@ PROCESS_ENV = {
 
 @dataclass(frozen=True)
 class Protocol:
-    """How networks are timed (shared by table measurement and validation)."""
+    """How networks are timed (shared by table measurement and validation).
+
+    A network's latency is the ``run_quantile`` quantile of its timed runs: on a shared machine other
+    processes only ever add time, and the lower quartile is robust to that where the median is not.
+    """
     warmup: int = 10                 # untimed runs after a network is built
     repeats: int = 30                # timed runs per network
     runs_per_visit: int = 5          # timed runs each time a network is visited (round-robin)
     rewarm: int = 2                  # untimed runs at each visit (back-to-back inference state)
     networks_per_process: int = 10   # networks measured by one fresh process
     contexts: int = 8                # networks each table entry is timed in (table only)
+    run_quantile: float = 0.25       # statistic over a network's runs
+    max_other_cores: float = 0.25    # a round during which other processes used more is redone
+    redo_limit: int = 6              # disturbed rounds a process may redo (then it keeps them)
 
     def __post_init__(self) -> None:
+        if not 0 < self.run_quantile < 1:
+            raise ValueError(f"protocol run_quantile must lie in (0, 1), got {self.run_quantile!r}")
+        if not self.max_other_cores > 0:
+            raise ValueError(f"protocol max_other_cores must be positive, got {self.max_other_cores!r}")
         for name, value in asdict(self).items():
-            least = 0 if name in ("warmup", "rewarm") else 1
+            if name in ("run_quantile", "max_other_cores"):
+                continue
+            least = 0 if name in ("warmup", "rewarm", "redo_limit") else 1
             if not isinstance(value, int) or value < least:
                 raise ValueError(f"protocol {name} must be an integer >= {least}, got {value!r}")
 
@@ -85,9 +98,25 @@ class NetworkTiming:
     """
     total_ms: list[float]
     segments_ms: list[list[float]] = field(default_factory=list)
+    other_cores: list[float] = field(default_factory=list)   # others' CPU use in each kept round
+    redone_rounds: int = 0
 
-    def median_total(self) -> float:
-        return float(np.median(self.total_ms))
+    def latency_ms(self, quantile: float) -> float:
+        """The network's latency: a quantile of its whole-network runs."""
+        return float(np.quantile(self.total_ms, quantile))
+
+    def spread_ms(self) -> float:
+        """Interquartile range of the whole-network runs."""
+        q1, q3 = np.quantile(self.total_ms, (0.25, 0.75))
+        return float(q3 - q1)
+
+    def segment_latencies_ms(self, quantile: float) -> np.ndarray:
+        """Per-segment quantiles scaled to sum to :meth:`latency_ms`.
+
+        The scaling removes the hooks' own cost and keeps the network's segments additive.
+        """
+        segments = np.quantile(np.asarray(self.segments_ms), quantile, axis=0)
+        return segments * self.latency_ms(quantile) / segments.sum()
 
 
 def default_num_classes(space: SearchSpace) -> int:
@@ -242,6 +271,7 @@ def time_networks(space: SearchSpace, archs: Sequence[Architecture], profile: De
         return build_timm_model(arch, num_classes).eval().to(device)
 
     timings = [NetworkTiming([]) for _ in archs]
+    others = _OtherLoad()
     with torch.inference_mode():
         # a throw-away network first: the first model of a process runs at its own speed
         first = build(Architecture.heaviest(space))
@@ -250,15 +280,73 @@ def time_networks(space: SearchSpace, archs: Sequence[Architecture], profile: De
         models = [build(arch) for arch in archs]
         for model in models:
             _timed_runs(model, x, clock, protocol.warmup, blocks)
+        redo_budget = protocol.redo_limit
         for visit in range(protocol.visits):
             runs = min(protocol.runs_per_visit, protocol.repeats - visit * protocol.runs_per_visit)
-            for model, timing in zip(models, timings):
-                _timed_runs(model, x, clock, protocol.rewarm, False)
-                timing.total_ms += [sum(r) for r in _timed_runs(model, x, clock, runs, False)]
-                if blocks:
-                    timing.segments_ms += _timed_runs(model, x, clock, runs, True)
+            redone = 0
+            while True:
+                others.restart()
+                rounds = [_visit(model, x, clock, protocol.rewarm, runs, blocks) for model in models]
+                busy = others.cores()
+                if busy <= protocol.max_other_cores or redone == redo_budget:
+                    break
+                redone += 1
+                if not others.wait_until_below(protocol.max_other_cores):
+                    redo_budget = redone          # busy for good: keep what comes next
+            redo_budget -= redone
+            for timing, (total, segments) in zip(timings, rounds):
+                timing.total_ms += total
+                timing.segments_ms += segments
+                timing.other_cores.append(round(busy, 3))
+                timing.redone_rounds += redone
                 tick()
     return timings
+
+
+def _visit(model, x, clock, rewarm: int, runs: int, blocks: bool
+           ) -> tuple[list[float], list[list[float]]]:
+    """One visit of a network: re-warm, whole-network runs, then hooked runs when ``blocks``."""
+    _timed_runs(model, x, clock, rewarm, False)
+    total = [sum(r) for r in _timed_runs(model, x, clock, runs, False)]
+    return total, (_timed_runs(model, x, clock, runs, True) if blocks else [])
+
+
+class _OtherLoad:
+    """CPU cores used by other processes (and the hypervisor's steal) since :meth:`restart`.
+
+    From ``/proc/stat`` minus this process's own CPU time; 0 where ``/proc/stat`` is missing.
+    """
+
+    def __init__(self) -> None:
+        self.restart()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float]:
+        try:
+            values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            values = []
+        # user, nice, system, irq, softirq, steal: everything but idle and iowait
+        busy = sum(values[i] for i in (0, 1, 2, 5, 6, 7) if i < len(values))
+        own = sum(os.times()[:2]) if values else 0.0
+        return busy / os.sysconf("SC_CLK_TCK"), own, time.monotonic()
+
+    def restart(self) -> None:
+        self._start = self._read()
+
+    def cores(self) -> float:
+        (busy0, own0, t0), (busy1, own1, t1) = self._start, self._read()
+        return max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-9)
+
+    def wait_until_below(self, cores: float, window_s: float = 0.5, limit_s: float = 5.0) -> bool:
+        """Sleep until other processes use at most ``cores`` over a window; False after ``limit_s``."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            self.restart()
+            time.sleep(window_s)
+            if self.cores() <= cores:
+                return True
+        return False
 
 
 # --- fresh processes ---------------------------------------------------------------------------
@@ -322,23 +410,20 @@ def measure_networks(space: SearchSpace, archs: Sequence[Architecture], profile:
 
 
 # --- the table ---------------------------------------------------------------------------------
-STATISTIC = ("per entry: median over the probe networks holding it of the block's in-network time "
-             "(median over runs, the network's segments scaled to sum to its median whole-network time "
-             "without hooks); spread: IQR over those networks; count: networks")
+STATISTIC = ("per entry: median over the probe networks holding it of the block's in-network "
+             "latency (the protocol's run quantile per segment, scaled so that a network's segments "
+             "sum to its whole-network latency without hooks); spread: IQR over those networks; "
+             "count: networks")
 
 
 def table_entries(space: SearchSpace, archs: Sequence[Architecture],
-                  timings: Sequence[NetworkTiming]) -> tuple[dict[str, EntryStats], EntryStats]:
-    """Per-entry and constant statistics from the hooked timings of the probe networks.
-
-    Each network's per-segment medians are scaled to sum to its median un-hooked time, which
-    removes the hooks' own cost and keeps every network's segments additive.
-    """
+                  timings: Sequence[NetworkTiming], quantile: float
+                  ) -> tuple[dict[str, EntryStats], EntryStats]:
+    """Per-entry and constant statistics from the hooked timings of the probe networks."""
     per_entry: dict[str, list[float]] = {key: [] for key in space.latency_keys()}
     constant: list[float] = []
     for arch, timing in zip(archs, timings):
-        segments = np.median(np.asarray(timing.segments_ms), axis=0)
-        segments *= timing.median_total() / segments.sum()
+        segments = timing.segment_latencies_ms(quantile)
         constant.append(segments[0] + segments[-1])
         for (s, b, cfg), ms in zip(arch.blocks(), segments[1:-1]):
             per_entry[block_key(space.slot(s, b).signature, cfg)].append(float(ms))
@@ -360,18 +445,27 @@ def measure_table(space: SearchSpace, profile: DeviceProfile, protocol: Protocol
     archs = probe_architectures(space, protocol.contexts, np.random.default_rng(seed))
     timings = measure_networks(space, archs, profile, protocol, num_classes, blocks=True,
                                progress=progress)
-    entries, constant = table_entries(space, archs, timings)
+    entries, constant = table_entries(space, archs, timings, protocol.run_quantile)
     return LatencyTable(
         device=fingerprint(profile),
         space={"name": space.name, "width_multiplier": space.width_multiplier, "hash": space.hash},
         num_classes=num_classes,
         protocol={**asdict(protocol), "seed": seed, "probe_networks": len(archs),
-                  "process_env": PROCESS_ENV, "load_average_before": list(load_before),
+                  "process_env": PROCESS_ENV, **disturbance(timings),
+                  "load_average_before": list(load_before),
                   "load_average_after": list(os.getloadavg())},
         statistic=STATISTIC, constant=constant, entries=entries,
         measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def disturbance(timings: Sequence[NetworkTiming]) -> dict:
+    """How much other processes used the CPU while ``timings`` were taken, and what was redone."""
+    cores = np.concatenate([t.other_cores for t in timings])
+    return {"other_cores_median": round(float(np.median(cores)), 3),
+            "other_cores_max": round(float(cores.max()), 3),
+            "redone_network_visits": int(sum(t.redone_rounds for t in timings))}
 
 
 def table_visits(space: SearchSpace, protocol: Protocol, seed: int = 0) -> int:

@@ -2,9 +2,10 @@
 
 The measured networks are the timm ``MobileNetV3`` models a user deploys (``build_timm_model``),
 timed end-to-end with the table's own protocol in fresh processes. Each architecture is measured in
-``passes`` separate passes (different processes and orders); the measured value is their mean and the
-pass-vs-pass agreement is reported beside the prediction's, since a table cannot be more accurate
-than the measurement it is checked against.
+``passes`` separate passes (different processes and orders); the measured value is their median
+(a process's level can be a few percent off: its memory layout is its own) and the pass-vs-pass
+agreement is reported beside the prediction's, since a table cannot be more accurate than the
+measurement it is checked against.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from supernet.costs import mac_costs, param_costs
 from supernet.errors import UsageError
 from supernet.space import SearchSpace
 
-from .latency import Protocol, ProgressFn, fingerprint, measure_networks
+from .latency import Protocol, ProgressFn, disturbance, fingerprint, measure_networks
 from .latency_table import LatencyTable
 
 __all__ = ["Validation", "agreement", "tilted_architecture", "sample_across_range", "validate_table"]
@@ -89,12 +90,12 @@ def sample_across_range(table: LatencyTable, space: SearchSpace, n: int, rng: np
 class Validation:
     """One validation run: per-architecture rows and the agreement figures."""
     frame: pd.DataFrame
-    metrics: dict            # predicted vs measured (mean of the passes)
+    metrics: dict            # predicted vs measured (median of the passes)
     repeat: dict             # pass 2 vs pass 1: the measurement's own repeatability
     info: dict = field(default_factory=dict)
 
 
-def validate_table(table: LatencyTable, samples: int, passes: int = 2,
+def validate_table(table: LatencyTable, samples: int, passes: int = 3,
                    protocol: Protocol | None = None, seed: int = 0,
                    progress: ProgressFn = lambda n: None) -> Validation:
     """Measure ``samples`` architectures across the table's range and compare with its predictions.
@@ -110,13 +111,15 @@ def validate_table(table: LatencyTable, samples: int, passes: int = 2,
     archs = sample_across_range(table, space, samples, rng)
     measured = np.zeros((passes, samples))
     spread = np.zeros((passes, samples))
+    all_timings = []
     for p in range(passes):
         order = rng.permutation(samples)
         timings = measure_networks(space, [archs[i] for i in order], table.profile, protocol,
                                    table.num_classes, progress=progress)
+        all_timings += timings
         for i, timing in zip(order, timings):
-            q1, q2, q3 = np.quantile(timing.total_ms, (0.25, 0.5, 0.75))
-            measured[p, i], spread[p, i] = q2, q3 - q1
+            measured[p, i] = timing.latency_ms(protocol.run_quantile)
+            spread[p, i] = timing.spread_ms()
     predicted = np.array([table.predict(a) for a in archs])
     params = ResourceModel("params", *param_costs(space, table.num_classes), space.min_depth)
     macs = ResourceModel("macs", *mac_costs(space, table.num_classes), space.min_depth)
@@ -125,7 +128,7 @@ def validate_table(table: LatencyTable, samples: int, passes: int = 2,
         "arch": [str(a) for a in archs],
         "depths": ["-".join(map(str, a.depths)) for a in archs],
         "predicted_ms": predicted,
-        "measured_ms": measured.mean(axis=0),
+        "measured_ms": np.median(measured, axis=0),
         **{f"pass_{p + 1}_ms": measured[p] for p in range(passes)},
         "iqr_ms": spread.mean(axis=0),
         "params": [round(params.evaluate(*oh)) for oh in one_hot],
@@ -138,7 +141,8 @@ def validate_table(table: LatencyTable, samples: int, passes: int = 2,
         metrics=agreement(frame.predicted_ms, frame.measured_ms),
         repeat=agreement(measured[0], measured[1]) if passes > 1 else {},
         info={"device": table.device_name, "space": space.name, "passes": passes, "seed": seed,
-              "protocol": asdict(protocol), "network": "timm MobileNetV3 (build_timm_model)",
+              "protocol": asdict(protocol), **disturbance(all_timings),
+              "network": "timm MobileNetV3 (build_timm_model)",
               "table_content_hash": table.content_hash, "measured_on": fingerprint(table.profile)},
     )
 

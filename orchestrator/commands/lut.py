@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
         from workers.latency_tasks import measure_table_task
 
-        ray.init(address=args.address)
+        ray.init(address=args.address, ignore_reinit_error=True)
         print(f"measuring on a Ray node labelled {profile.resource_label} ...", file=sys.stderr)
         table = ray.get(measure_table_task(space, profile, **kwargs))
     else:

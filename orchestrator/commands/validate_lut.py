@@ -13,8 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="architectures, spread evenly over the predicted latency range (default 30)")
     parser.add_argument("--out", default="runs/validate-lut",
                         help="folder for validation.csv, validation.png, validation.json")
-    parser.add_argument("--passes", type=int, default=2,
-                        help="separate measurements of every architecture (default 2)")
+    parser.add_argument("--passes", type=int, default=3,
+                        help="separate measurements of every architecture, each in fresh processes; "
+                             "measured = their median (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled architectures")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address: measure on a node labelled device:<name> "
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
         from workers.latency_tasks import validate_table_task
 
-        ray.init(address=args.address)
+        ray.init(address=args.address, ignore_reinit_error=True)
         print(f"measuring on a Ray node labelled {table.profile.resource_label} ...", file=sys.stderr)
         validation = ray.get(validate_table_task(table, args.samples, **kwargs))
     else:

@@ -2,15 +2,17 @@
 import numpy as np
 import pytest
 
+from orchestrator.cli import main
 from supernet.arch import Architecture
 from supernet.errors import UsageError
 from supernet.space import block_key, get_space
 from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile, load_profiles
 from workers.latency import Protocol, measure_networks, measure_table, probe_architectures
+from workers.latency_table import LatencyTable
 from workers.latency_validation import agreement
 
 QUICK = Protocol(warmup=2, repeats=3, runs_per_visit=3, rewarm=1, contexts=1,
-                 networks_per_process=12)
+                 networks_per_process=12, redo_limit=0)
 
 
 # --- device profiles ---------------------------------------------------------------------------
@@ -71,11 +73,12 @@ def test_blocks_are_timed_inside_whole_networks():
         segments = np.asarray(timing.segments_ms)      # front, one per block, back
         assert segments.shape == (QUICK.repeats, len(arch.blocks()) + 2) and (segments > 0).all()
         assert len(timing.total_ms) == QUICK.repeats
-    assert heavy.median_total() > light.median_total()
+    assert heavy.latency_ms(0.25) > light.latency_ms(0.25)
     assert np.median(np.sum(heavy.segments_ms, axis=1)) > np.median(np.sum(light.segments_ms, axis=1))
 
 
-def test_ray_task_measures_on_the_labelled_node():
+def test_ray_tasks_measure_on_the_labelled_node(tmp_path):
+    """The Ray path of both commands, on a local node labelled device:cpu-bs1."""
     ray = pytest.importorskip("ray")
     from workers.latency_tasks import measure_table_task
 
@@ -84,10 +87,18 @@ def test_ray_task_measures_on_the_labelled_node():
              log_to_driver=False)
     try:
         table = ray.get(measure_table_task(space, get_profile("cpu-bs1"), protocol=QUICK))
+        address = ray.get_runtime_context().gcs_address
+        table_path = tmp_path / "tiny.json"
+        assert main(["lut", "--device", "cpu-bs1", "--space", "tiny", "--contexts", "1",
+                     "--repeats", "2", "--address", address, "--out", str(table_path)]) == 0
+        assert main(["validate-lut", "--lut", str(table_path), "--samples", "2", "--passes", "1",
+                     "--address", address, "--out", str(tmp_path / "val")]) == 0
     finally:
         ray.shutdown()
     table.check_space(space)
     assert table.device_name == "cpu-bs1" and table.constant.median > 0
+    assert LatencyTable.load(table_path).protocol["repeats"] == 2
+    assert (tmp_path / "val" / "validation.csv").exists()
 
 
 @pytest.mark.gpu
