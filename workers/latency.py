@@ -9,8 +9,11 @@ them with forward hooks; the segments of one forward pass add up to that pass ex
 Why fresh processes with a fixed allocator: the first model of a process and models measured after
 many others run at a different speed (glibc's dynamic mmap threshold and heap state). Every batch of
 networks is therefore measured in a new process with transparent huge pages on and glibc's mmap
-threshold pinned, after a throw-away warm-up network; networks of a batch are visited round-robin so
-slow periods of a shared machine spread over all of them.
+threshold pinned, after a throw-away warm-up network.
+
+Why rounds and a lower quartile: on a shared machine other processes only ever add time. Networks of
+a batch are visited round-robin, a round during which other processes used the CPU is redone (within
+a budget), and a network's latency is the lower quartile of its runs.
 """
 from __future__ import annotations
 
