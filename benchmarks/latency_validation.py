@@ -115,6 +115,18 @@ MAPE and the share within +-10% relative to measured.
 {chr(10).join(notes)}
 - Tables: `benchmarks/results/lut_<preset>_cpu-bs1.json`; per-architecture rows and Figure-3 plots:
   `benchmarks/results/latency_validation_<preset>/validation.{{csv,png,json}}`.
+## How the table is made, and what limits the figures
+- Blocks are timed inside whole networks (forward hooks), not alone: alone they run 20-25% faster, by
+  an amount that varies per architecture (`shared/reference/environment.md`). 96 probe networks hold
+  every (signature x configuration) entry in >= 8 different networks; an entry is the median over those
+  networks, each network's segments scaled to sum to its own whole-network latency without hooks.
+- Every batch of 10 networks runs in a fresh process with `THP_MEM_ALLOC_ENABLE=1` and glibc's mmap
+  threshold pinned, after a throw-away network (without these, the first model of a process ran up to
+  40% slower than later ones in our trials).
+- Figures depend on the machine being quiet. On this shared VM one process's level can be a few percent
+  off another's for the same networks (see the repeatability table). The tiny preset's networks
+  (2.5-6.5 ms, much of it per-module Python overhead) have the noisiest measurement: its prediction
+  errors are of the same size as its pass-to-pass differences.
 """
     (RESULTS / "latency.md").write_text(report)
     print(f"wrote {RESULTS / 'latency.md'}")
