@@ -1,0 +1,117 @@
+"""Checkpoints: a safetensors state dict plus a JSON sidecar that says what the weights are for.
+
+``NAME.safetensors`` holds the tensors; ``NAME.json`` the kind (``heaviest`` w-bar, ``supernet`` w*,
+``subnet``), the space (name, width multiplier, content hash), the number of classes, the recipe, metrics
+and which weights were kept (``ema`` or ``raw``). Loading checks the sidecar against the space the caller
+expects and refuses a mismatch with a :class:`UsageError`; tensors load with safetensors (no pickle).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+from timm.models import MobileNetV3
+
+from .arch import Architecture
+from .elastic import ElasticSupernet
+from .errors import UsageError
+from .space import SearchSpace
+from .timm_models import build_timm_model
+
+__all__ = ["CHECKPOINT_KINDS", "save_checkpoint", "read_sidecar", "load_state_dict", "load_heaviest",
+           "load_supernet", "load_subnet", "sidecar_path"]
+
+CHECKPOINT_KINDS = ("heaviest", "supernet", "subnet")
+_FORMAT = 1
+
+
+def sidecar_path(path: str | Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, *, kind: str, space: SearchSpace, num_classes: int,
+                    recipe: dict | None = None, metrics: dict | None = None, weights: str = "raw",
+                    extra: dict | None = None) -> Path:
+    """Write ``model``'s state dict to ``path`` (``.safetensors``) and its sidecar; returns ``path``."""
+    if kind not in CHECKPOINT_KINDS:
+        raise ValueError(f"kind must be one of {CHECKPOINT_KINDS}, got {kind!r}")
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"checkpoint path must end in .safetensors, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Cloning makes every tensor contiguous and unshared, as safetensors requires.
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"kind": kind, "space_hash": space.hash})
+    sidecar = {
+        "format": _FORMAT, "kind": kind, "space": space.name, "width_multiplier": space.width_multiplier,
+        "space_hash": space.hash, "num_classes": int(num_classes), "weights": weights,
+        "recipe": recipe or {}, "metrics": metrics or {}, **(extra or {}),
+    }
+    sidecar_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_sidecar(path: str | Path, space: SearchSpace, kind: str | None = None) -> dict:
+    """The sidecar of the checkpoint at ``path``, checked against ``space`` (and ``kind`` if given)."""
+    path = Path(path)
+    meta_path = sidecar_path(path)
+    for p in (path, meta_path):
+        if not p.is_file():
+            raise UsageError(f"checkpoint file {p} does not exist; train one with "
+                             f"`hardcore-nas train-supernet --space {space.name}`")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"checkpoint sidecar {meta_path} is not valid JSON ({exc.msg})") from None
+    if kind is not None and meta.get("kind") != kind:
+        raise UsageError(f"checkpoint {path} holds a {meta.get('kind')!r} model, not a {kind!r} one")
+    if meta.get("space_hash") != space.hash:
+        raise UsageError(
+            f"checkpoint {path} was trained for space {meta.get('space')!r} (width multiplier "
+            f"{meta.get('width_multiplier')}, hash {meta.get('space_hash')}), not for {space.name!r} "
+            f"(width multiplier {space.width_multiplier}, hash {space.hash}); use that space or train a "
+            f"new supernet with `hardcore-nas train-supernet --space {space.name}`")
+    return meta
+
+
+def load_state_dict(path: str | Path, space: SearchSpace, kind: str | None = None) -> tuple[dict, dict]:
+    """``(state_dict, sidecar)`` of a checkpoint after checking its sidecar."""
+    meta = read_sidecar(path, space, kind)
+    return load_file(str(path)), meta
+
+
+def _load_into(model: nn.Module, state: dict, path: Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UsageError(f"checkpoint {path} does not fit its declared model: "
+                         f"{str(exc).splitlines()[0]}") from None
+
+
+def load_heaviest(path: str | Path, space: SearchSpace) -> tuple[MobileNetV3, dict]:
+    """w-bar as a timm MobileNetV3 (eval mode) and its sidecar."""
+    state, meta = load_state_dict(path, space, "heaviest")
+    model = build_timm_model(Architecture.heaviest(space), meta["num_classes"])
+    _load_into(model, state, Path(path))
+    return model.eval(), meta
+
+
+def load_supernet(path: str | Path, space: SearchSpace) -> tuple[ElasticSupernet, dict]:
+    """w* as an :class:`ElasticSupernet` (eval mode) and its sidecar."""
+    state, meta = load_state_dict(path, space, "supernet")
+    net = ElasticSupernet(space, meta["num_classes"])
+    _load_into(net, state, Path(path))
+    return net.eval(), meta
+
+
+def load_subnet(path: str | Path, space: SearchSpace) -> tuple[MobileNetV3, Architecture, dict]:
+    """A subnet checkpoint (saved with ``extra={"arch": str(arch)}``) as a timm MobileNetV3 (eval mode)."""
+    state, meta = load_state_dict(path, space, "subnet")
+    if "arch" not in meta:
+        raise UsageError(f"subnet checkpoint {path} names no architecture ('arch' in its sidecar)")
+    arch = Architecture.from_string(meta["arch"], space)
+    model = build_timm_model(arch, meta["num_classes"])
+    _load_into(model, state, Path(path))
+    return model.eval(), arch, meta
