@@ -5,6 +5,7 @@ runs one measurement at a time and measurements do not disturb each other.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import ray
@@ -20,8 +21,22 @@ __all__ = ["on_device", "measure_table_task", "validate_table_task"]
 
 
 def on_device(fn: Callable, profile: DeviceProfile):
-    """``fn`` as a Ray remote function placed on a node labelled with ``profile``'s device."""
-    return ray.remote(fn).options(
+    """``fn`` as a Ray remote function placed on a node labelled with ``profile``'s device.
+
+    The task first prints the node it landed on and the label it holds (Ray forwards the line to the
+    driver), so a run on a cluster says which machine measured.
+    """
+    label = profile.resource_label
+
+    @functools.wraps(fn)
+    def placed(*args, **kwargs):
+        context = ray.get_runtime_context()
+        held = context.get_assigned_resources().get(label, 0)
+        print(f"{fn.__name__}[{profile.name}] on node {context.get_node_id()} holding {label}={held:g}",
+              flush=True)
+        return fn(*args, **kwargs)
+
+    return ray.remote(placed).options(
         resources={profile.resource_label: 1}, num_cpus=profile.threads or 1, max_retries=0,
         name=f"{fn.__name__}[{profile.name}]")
 
