@@ -1,0 +1,90 @@
+"""Gradient shards, their averaging, the seeded solver callback and the Ray actor pool (real Ray, real digits)."""
+import numpy as np
+import pytest
+import torch
+
+from supernet import Architecture, get_space
+from supernet.data import load_data
+from supernet.elastic import ElasticSupernet
+from workers.gradients import (GradientPart, GradientPool, SeededGradient, ShardGradients, combine, numpy_state,
+                               shard_indices, supernet_from_weights)
+
+SPACE = get_space("tiny")
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return ElasticSupernet(SPACE, 10).eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def val():
+    return load_data("digits", SPACE.input_size).val
+
+
+def _uniform():
+    return np.full((SPACE.num_stages, SPACE.max_depth, SPACE.num_configs), 1 / SPACE.num_configs), \
+        np.full((SPACE.num_stages, len(SPACE.depths)), 1 / len(SPACE.depths))
+
+
+def test_shards_partition_the_data():
+    shards = [shard_indices(11, i, 3) for i in range(3)]
+    assert sorted(np.concatenate(shards).tolist()) == list(range(11))
+    assert [len(s) for s in shards] == [4, 4, 3]
+
+
+def test_combined_shard_gradients_equal_the_gradient_of_the_whole_batch(net, val):
+    # A one-hot (alpha, beta) fixes every image's path, so the shards see exactly the paths of the whole.
+    alpha, beta = Architecture.random(SPACE, np.random.default_rng(1)).to_one_hot()
+    x = torch.stack([val[i][0] for i in range(8)])
+    y = torch.tensor([val[i][1] for i in range(8)])
+    whole = net.architecture_gradients(x, y, alpha, beta, return_stats=True)
+    parts = []
+    for idx in (slice(0, 3), slice(3, 8)):
+        ga, gb, stats = net.architecture_gradients(x[idx], y[idx], alpha, beta, return_stats=True)
+        parts.append(GradientPart(ga, gb, stats["loss"], len(y[idx])))
+    g_alpha, g_beta, loss = combine(parts)
+    assert np.allclose(g_alpha, whole[0], rtol=1e-4, atol=1e-6)
+    assert np.allclose(g_beta, whole[1], rtol=1e-4, atol=1e-6)
+    assert loss == pytest.approx(whole[2]["loss"], rel=1e-5)
+
+
+def test_seeded_gradient_repeats_itself_whatever_runs_in_between(net, val):
+    shard = ShardGradients(net, val)
+    alpha, beta = _uniform()
+    first = SeededGradient(shard.compute, 4, seed=7)
+    a1, b1, l1 = first(alpha, beta)
+    a2, _, _ = first(alpha, beta)
+    again = SeededGradient(shard.compute, 4, seed=7)
+    shard(alpha, beta, 6, seed=123)                  # another search's call in between
+    c1, d1, m1 = again(alpha, beta)
+    assert np.array_equal(a1, c1) and np.array_equal(b1, d1) and l1 == m1
+    assert not np.array_equal(a1, a2)               # the next step draws other images and paths
+    assert a1.shape == alpha.shape and b1.shape == beta.shape and np.isfinite(a1).all()
+
+
+def test_ray_pool_averages_its_actors_like_the_same_shards_in_process(net, val):
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        weights = numpy_state(net)
+        pool = GradientPool.start(SPACE, 10, ray.put(weights), "digits", 0, workers=2, num_cpus=1)
+        alpha, beta = _uniform()
+        got = combine(pool.compute(alpha, beta, 7, seed=5))
+        assert pool.cpu_seconds() > 0
+        pool.shutdown()
+    finally:
+        ray.shutdown()
+    # What each actor does, here: its shard of the val split, its share of the batch, its seed.
+    local_net = supernet_from_weights(SPACE, 10, weights)
+    seeds = np.random.SeedSequence([5, 7]).generate_state(2)
+    parts = [ShardGradients(local_net, torch.utils.data.Subset(val, shard_indices(len(val), i, 2).tolist()))(
+        alpha, beta, n, int(s)) for i, (n, s) in enumerate(zip((4, 3), seeds))]
+    want = combine(parts)
+    assert np.allclose(got[0], want[0], rtol=1e-4, atol=1e-7)
+    assert np.allclose(got[1], want[1], rtol=1e-4, atol=1e-7)
+    assert got[2] == pytest.approx(want[2], rel=1e-5)

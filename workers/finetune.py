@@ -1,0 +1,123 @@
+"""KD fine-tune of one found architecture as a Ray Tune trial.
+
+The student is the architecture's subnet sliced from w* (:func:`supernet.extract.extract_subnet`), its
+BN statistics re-estimated on the training data (:func:`supernet.training.recalibrate_bn`); the teacher
+is the heaviest network w-bar; the loss is the paper's CE + 2 KL(teacher || student)
+(:func:`supernet.training.finetune_subnet` with the recipe's fine-tune stage). Every epoch reports its
+metrics and a checkpoint (``model.safetensors`` + ``progress.json``); a trial that fails and is retried
+(``FailureConfig``) resumes from its last checkpoint and runs the epochs that were left, with a fresh
+schedule over them. The last report carries the held-out test top-1 and the final weights.
+
+The large inputs (w*, w-bar) reach the trials through :func:`tune.with_parameters`, which puts them
+in the object store once.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from supernet.arch import Architecture
+from supernet.recipes import StageRecipe
+from supernet.space import SearchSpace
+from supernet.timm_models import build_timm_model
+
+from .monitoring import process_cpu_seconds
+from .gradients import supernet_from_weights, teacher_from_weights
+
+__all__ = ["FinetuneJob", "finetune_trial", "trainable", "load_checkpoint_model", "MODEL_FILE"]
+
+MODEL_FILE = "model.safetensors"
+PROGRESS_FILE = "progress.json"
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """What every trial of one fine-tune fan-out shares (the per-trial part is ``config["arch"]``)."""
+    space: SearchSpace
+    num_classes: int
+    data: str
+    data_seed: int
+    recipe: StageRecipe
+    threads: int
+
+
+def _save_checkpoint(model: torch.nn.Module, folder: Path, epoch: int) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / MODEL_FILE))
+    (folder / PROGRESS_FILE).write_text(json.dumps({"epoch": epoch}))
+
+
+def load_checkpoint_model(folder: str | Path, arch: Architecture, num_classes: int) -> torch.nn.Module:
+    """The timm model of ``arch`` with the weights of a trial checkpoint folder (eval mode)."""
+    from safetensors.torch import load_file
+
+    model = build_timm_model(arch, num_classes)
+    model.load_state_dict(load_file(str(Path(folder) / MODEL_FILE)))
+    return model.eval()
+
+
+def _report(metrics: dict, model: torch.nn.Module, epoch: int) -> None:
+    from ray import tune
+
+    with tempfile.TemporaryDirectory(prefix="hcn-ckpt-") as tmp:
+        _save_checkpoint(model, Path(tmp), epoch)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: dict[str, np.ndarray],
+                   teacher_weights: dict[str, np.ndarray]) -> None:
+    """The trial body: ``config["arch"]`` is the architecture's timm string."""
+    from ray import tune
+
+    from supernet.data import load_data, make_loader
+    from supernet.extract import extract_subnet
+    from supernet.training import configure_cpu, evaluate, finetune_subnet, recalibrate_bn
+
+    started = process_cpu_seconds()
+    configure_cpu(job.threads)
+    arch = Architecture.from_string(config["arch"], job.space)
+    splits = load_data(job.data, job.space.input_size, seed=job.data_seed)
+    teacher = teacher_from_weights(job.space, job.num_classes, teacher_weights)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        student, done = extract_subnet(supernet_from_weights(job.space, job.num_classes, supernet_weights), arch), 0
+        # w*'s BN statistics average every path; the subnet starts from its own.
+        recalibrate_bn(student, make_loader(splits.train, job.recipe.batch_size, train=True, seed=job.data_seed))
+    else:
+        with checkpoint.as_directory() as folder:
+            student = load_checkpoint_model(folder, arch, job.num_classes)
+            done = json.loads((Path(folder) / PROGRESS_FILE).read_text())["epoch"]
+    student.train().requires_grad_(True)
+    test_loader = make_loader(splits.test, 256, train=False)
+
+    def on_epoch(record: dict, model: torch.nn.Module) -> None:
+        epoch = done + record["epoch"]
+        _report({**record, "epoch": epoch, "cpu_seconds": process_cpu_seconds() - started}, model, epoch)
+
+    remaining = job.recipe.epochs - done
+    if remaining > 0:
+        finetune_subnet(student, teacher, make_loader(splits.train, job.recipe.batch_size, train=True,
+                                                      seed=job.data_seed + done),
+                        job.recipe.replace(epochs=remaining),
+                        val_loader=make_loader(splits.val, 256, train=False), on_epoch=on_epoch)
+    final = {"epoch": job.recipe.epochs, "test_top1": evaluate(student, test_loader), "final": True,
+             "cpu_seconds": process_cpu_seconds() - started}
+    _report(final, student.eval(), job.recipe.epochs)
+
+
+def trainable(job: FinetuneJob, supernet_weights: dict[str, np.ndarray],
+              teacher_weights: dict[str, np.ndarray], cpus: float, gpus: float = 0.0):
+    """The Tune trainable: :func:`finetune_trial` with the shared inputs in the object store and an
+    explicit resource request per trial."""
+    from ray import tune
+
+    fn = tune.with_parameters(finetune_trial, job=job, supernet_weights=supernet_weights,
+                              teacher_weights=teacher_weights)
+    return tune.with_resources(fn, {"cpu": cpus, "gpu": gpus})

@@ -1,0 +1,202 @@
+"""Search-time architecture gradients of the frozen supernet w*, on shards of the search's validation data.
+
+* :class:`ShardGradients` (plain): a frozen :class:`ElasticSupernet` and a shard of images; a call
+  ``(alpha, beta, batch_size, seed)`` draws a batch from the shard and returns the straight-through
+  gradients (:meth:`ElasticSupernet.architecture_gradients`) with the batch's loss.
+* :class:`GradientPool` (Ray): actors that each build w* once from weights put in the object store
+  once (``ray.put``) and hold one shard; a call splits the batch over the actors and averages their
+  answers. One pool serves every concurrent search: the pool object (actor handles) is passed to the
+  search tasks, never the weights.
+* :class:`SeededGradient`: either of them as the solver's callback ``gradient(alpha, beta)``; step
+  ``t`` draws its images and paths from seed ``(search seed, t)``, so a search gives the same answer
+  however its calls interleave with other searches' calls on the shared actors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from supernet.arch import Architecture
+from supernet.elastic import ElasticSupernet
+from supernet.space import SearchSpace
+from supernet.timm_models import build_timm_model
+
+from .monitoring import process_cpu_seconds
+
+__all__ = ["GradientPart", "ShardGradients", "GradientPool", "SeededGradient", "combine", "numpy_state",
+           "load_numpy_state", "supernet_from_weights", "teacher_from_weights", "shard_indices"]
+
+ComputeFn = Callable[[np.ndarray, np.ndarray, int], "list[GradientPart]"]
+
+
+# --- weights as plain numpy arrays (what goes into the object store) ----------------------------
+def numpy_state(module: nn.Module) -> dict[str, np.ndarray]:
+    """A module's state dict as numpy arrays (Ray shares them zero-copy between local workers)."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def load_numpy_state(module: nn.Module, weights: dict[str, np.ndarray]) -> nn.Module:
+    """Load numpy arrays (possibly read-only object-store views) into ``module``."""
+    module.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in weights.items()})
+    return module
+
+
+def supernet_from_weights(space: SearchSpace, num_classes: int, weights: dict[str, np.ndarray]
+                          ) -> ElasticSupernet:
+    """w* in eval mode, every parameter frozen."""
+    net = load_numpy_state(ElasticSupernet(space, num_classes), weights)
+    return net.eval().requires_grad_(False)
+
+
+def teacher_from_weights(space: SearchSpace, num_classes: int, weights: dict[str, np.ndarray]) -> nn.Module:
+    """w-bar (the heaviest network, plain timm) in eval mode, frozen."""
+    model = load_numpy_state(build_timm_model(Architecture.heaviest(space), num_classes), weights)
+    return model.eval().requires_grad_(False)
+
+
+def shard_indices(size: int, shard: int, num_shards: int) -> np.ndarray:
+    """Items ``shard, shard + num_shards, ...`` of ``range(size)`` (shards differ by at most one)."""
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} outside 0..{num_shards - 1}")
+    return np.arange(shard, size, num_shards)
+
+
+# --- one shard ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GradientPart:
+    """Gradients of the mean CE loss over ``count`` images (batch-summed straight-through estimates)."""
+    g_alpha: np.ndarray
+    g_beta: np.ndarray
+    loss: float
+    count: int
+
+
+def combine(parts: Sequence[GradientPart]) -> tuple[np.ndarray, np.ndarray, float]:
+    """The shards' answers averaged with their image counts as weights: the gradient of the mean
+    loss over the whole batch, and that loss."""
+    total = sum(p.count for p in parts)
+    if total == 0:
+        raise ValueError("no gradient part holds an image")
+    g_alpha = sum(p.g_alpha * p.count for p in parts) / total
+    g_beta = sum(p.g_beta * p.count for p in parts) / total
+    return g_alpha, g_beta, sum(p.loss * p.count for p in parts) / total
+
+
+class ShardGradients:
+    """Architecture gradients of a frozen supernet on batches drawn from one shard of images."""
+
+    def __init__(self, net: ElasticSupernet, shard: Dataset, device: str = "cpu"):
+        if len(shard) == 0:
+            raise ValueError("a gradient shard needs at least one image")
+        self.net = net.to(device).eval().requires_grad_(False)
+        self.shard = shard
+        self.device = device
+
+    def batch(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch_size`` images of the shard (without replacement while the shard has enough)."""
+        picks = rng.choice(len(self.shard), size=batch_size, replace=batch_size > len(self.shard))
+        items = [self.shard[int(i)] for i in picks]
+        x = torch.stack([torch.as_tensor(image) for image, _ in items]).to(self.device)
+        y = torch.as_tensor([int(target) for _, target in items], device=self.device)
+        return x, y
+
+    def __call__(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> GradientPart:
+        rng = np.random.default_rng(seed)
+        x, y = self.batch(batch_size, rng)
+        paths = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        g_alpha, g_beta, stats = self.net.architecture_gradients(x, y, alpha, beta, paths, return_stats=True)
+        return GradientPart(g_alpha, g_beta, stats["loss"], batch_size)
+
+    def compute(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> list[GradientPart]:
+        """The :data:`ComputeFn` form (one part) used by :class:`SeededGradient`."""
+        return [self(alpha, beta, batch_size, seed)]
+
+
+# --- the Ray pool -----------------------------------------------------------------------------------
+class GradientWorker:
+    """Actor body: builds w* once from the object-store weights and holds one shard of the val split."""
+
+    def __init__(self, space: SearchSpace, num_classes: int, weights: dict[str, np.ndarray], data: str,
+                 data_seed: int, shard: int, num_shards: int, threads: int, use_gpu: bool):
+        from supernet.data import load_data
+        from supernet.training import configure_cpu
+
+        configure_cpu(threads)
+        val = load_data(data, space.input_size, seed=data_seed).val
+        subset = torch.utils.data.Subset(val, shard_indices(len(val), shard, num_shards).tolist())
+        device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+        self.gradients = ShardGradients(supernet_from_weights(space, num_classes, weights), subset, device)
+        self.started = process_cpu_seconds()
+
+    def gradient(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> GradientPart:
+        return self.gradients(alpha, beta, batch_size, seed)
+
+    def cpu_seconds(self) -> float:
+        """CPU time this actor used (all its threads) since it started."""
+        return process_cpu_seconds() - self.started
+
+
+class GradientPool:
+    """Gradient actors sharing one copy of w* through the object store; ``compute`` splits a batch
+    over them (``ray.get`` is thread-safe, and several search tasks may hold the same pool)."""
+
+    def __init__(self, actors: list):
+        if not actors:
+            raise ValueError("a gradient pool needs at least one actor")
+        self.actors = actors
+
+    @classmethod
+    def start(cls, space: SearchSpace, num_classes: int, weights_ref, data: str, data_seed: int,
+              workers: int, num_cpus: float, num_gpus: float = 0.0) -> "GradientPool":
+        """``workers`` actors, each asking Ray for ``num_cpus`` CPUs and ``num_gpus`` GPUs.
+        ``weights_ref`` is the ``ray.put`` of :func:`numpy_state` (w*), shared by every actor."""
+        import ray
+
+        actor_class = ray.remote(GradientWorker).options(num_cpus=num_cpus, num_gpus=num_gpus)
+        threads = max(1, int(num_cpus))
+        actors = [actor_class.remote(space, num_classes, weights_ref, data, data_seed, i, workers,
+                                     threads, num_gpus > 0) for i in range(workers)]
+        return cls(actors)
+
+    def compute(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> list[GradientPart]:
+        import ray
+
+        sizes = [len(part) for part in np.array_split(np.arange(batch_size), len(self.actors))]
+        seeds = np.random.SeedSequence([seed, batch_size]).generate_state(len(self.actors))
+        refs = [actor.gradient.remote(alpha, beta, n, int(s))
+                for actor, n, s in zip(self.actors, sizes, seeds) if n > 0]
+        return ray.get(refs)
+
+    def cpu_seconds(self) -> float:
+        import ray
+
+        return float(sum(ray.get([a.cpu_seconds.remote() for a in self.actors])))
+
+    def shutdown(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+
+
+# --- the solver's callback ---------------------------------------------------------------------------
+class SeededGradient:
+    """``gradient(alpha, beta) -> (g_alpha, g_beta, loss)`` for :func:`solvers.search`: each call is one
+    step, whose images and paths come from seed ``(seed, step)``."""
+
+    def __init__(self, compute: ComputeFn, batch_size: int, seed: int):
+        self.compute = compute
+        self.batch_size = batch_size
+        self.seed = seed
+        self.step = 0
+
+    def __call__(self, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        step_seed = int(np.random.SeedSequence([self.seed, self.step]).generate_state(1)[0])
+        self.step += 1
+        return combine(self.compute(alpha, beta, self.batch_size, step_seed))
