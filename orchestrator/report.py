@@ -1,0 +1,173 @@
+"""The run's outputs: ``pareto.csv``, ``pareto.png`` (top-1 vs measured latency per device) and ``report.md``.
+
+Everything here takes plain data (a pandas table of family members, stage costs) and writes files; the
+pipeline decides what goes in.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PARETO_COLUMNS", "StageCost", "pareto_front", "accuracy_drops", "write_pareto_csv",
+           "plot_pareto", "render_report"]
+
+PARETO_COLUMNS = ["device", "target_ms", "predicted_ms", "measured_ms", "measured_spread_ms", "top1",
+                  "params", "macs", "arch", "model_uri", "over_target", "registered_version"]
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """Wall time and CPU time of one stage; ``per_model`` stages are the marginal cost of the family."""
+    name: str
+    wall_s: float
+    cpu_s: float
+    reused: bool = False
+    per_model: bool = False
+    note: str = ""
+
+
+def pareto_front(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """Mask of the points no other point beats (lower or equal latency and strictly higher accuracy,
+    or strictly lower latency and equal or higher accuracy)."""
+    latency, accuracy = np.asarray(latency, float), np.asarray(accuracy, float)
+    keep = np.ones(len(latency), dtype=bool)
+    for i in range(len(latency)):
+        better = ((latency <= latency[i]) & (accuracy > accuracy[i])) | \
+                 ((latency < latency[i]) & (accuracy >= accuracy[i]))
+        keep[i] = not better.any()
+    return keep
+
+
+def accuracy_drops(table: pd.DataFrame, test_size: int) -> list[str]:
+    """One line per place where top-1 falls as a device's target grows, with the likely reason: the
+    same architecture (no difference to explain), a difference within two binomial standard errors of
+    the test set, or a real inversion of the one-shot supernet's ranking."""
+    lines = []
+    for device, rows in table.sort_values("target_ms").groupby("device", sort=False):
+        rows = rows.reset_index(drop=True)
+        for i in range(1, len(rows)):
+            lo, hi = rows.iloc[i - 1], rows.iloc[i]
+            if hi.top1 >= lo.top1:
+                continue
+            p = lo.top1 / 100.0
+            noise = 200.0 * math.sqrt(max(p * (1 - p), 1.0 / test_size) / test_size)
+            drop = lo.top1 - hi.top1
+            where = (f"{device}: top-1 {lo.top1:.2f}% at {lo.target_ms:g} ms, {hi.top1:.2f}% at "
+                     f"{hi.target_ms:g} ms (-{drop:.2f} points)")
+            if drop <= noise:
+                why = (f"within two standard errors of the {test_size}-image test set "
+                       f"({noise:.2f} points): not a measurable difference")
+            else:
+                why = ("beyond test-set noise: the search ranks subnets by the one-shot supernet's loss, "
+                       "whose ranking of the two architectures disagrees with their fine-tuned accuracy "
+                       "(short search and fine-tune make this likelier)")
+            lines.append(f"{where}: {why}.")
+    return lines
+
+
+def write_pareto_csv(table: pd.DataFrame, path: Path) -> Path:
+    table[PARETO_COLUMNS].sort_values(["device", "target_ms"]).to_csv(path, index=False)
+    return path
+
+
+def plot_pareto(table: pd.DataFrame, path: Path) -> Path:
+    """Top-1 vs measured latency, one panel per device: members, targets (dotted), Pareto front."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    devices = list(dict.fromkeys(table["device"]))
+    fig, axes = plt.subplots(1, len(devices), figsize=(5.5 * len(devices), 4.5), squeeze=False)
+    for ax, device in zip(axes[0], devices):
+        rows = table[table["device"] == device].sort_values("measured_ms")
+        for target in rows["target_ms"]:
+            ax.axvline(target, color="grey", linestyle=":", linewidth=1)
+        over = rows["over_target"].astype(bool)
+        ax.scatter(rows["measured_ms"][~over], rows["top1"][~over], color="tab:blue", zorder=3,
+                   label="member (measured)")
+        if over.any():
+            ax.scatter(rows["measured_ms"][over], rows["top1"][over], color="tab:red", marker="x",
+                       zorder=3, label="over its target beyond noise")
+        ax.scatter(rows["predicted_ms"], rows["top1"], facecolors="none", edgecolors="tab:blue",
+                   alpha=0.5, label="same member, predicted")
+        front = rows[pareto_front(rows["measured_ms"].to_numpy(), rows["top1"].to_numpy())]
+        ax.step(front["measured_ms"], front["top1"], where="post", color="tab:green", label="Pareto front")
+        for _, r in rows.iterrows():
+            ax.annotate(f"{r.target_ms:g}", (r.measured_ms, r.top1), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color="grey")
+        ax.set_title(f"{device} (dotted: targets, ms)")
+        ax.set_xlabel("measured latency (ms)")
+        ax.set_ylabel("test top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.3f}"
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def render_report(title: str, summary: list[str], table: pd.DataFrame, costs: list[StageCost],
+                  reused: list[str], noise: float, test_size: int, supernet_top1: dict[str, float]) -> str:
+    """``report.md``: the family, the cost of each stage ("400 + 15N"), reuse, over-target members and
+    where accuracy does not increase with the target (with w*'s own held-out top-1 of its heaviest and
+    lightest paths, ``supernet_top1``, which is how the search ranks architectures)."""
+    family = table.sort_values(["device", "target_ms"]).assign(
+        predicted_ms=lambda f: f.predicted_ms.round(3), measured_ms=lambda f: f.measured_ms.round(3),
+        top1=lambda f: f.top1.round(2))
+    shown = family[["device", "target_ms", "predicted_ms", "measured_ms", "top1", "params", "macs",
+                    "over_target", "model_uri"]]
+    n = len(table)
+    once = [c for c in costs if not c.per_model]
+    per_model = [c for c in costs if c.per_model]
+    once_cpu, per_cpu = sum(c.cpu_s for c in once), sum(c.cpu_s for c in per_model)
+    once_wall, per_wall = sum(c.wall_s for c in once), sum(c.wall_s for c in per_model)
+    cost_rows = pd.DataFrame([{
+        "stage": c.name, "wall (s)": f"{c.wall_s:.1f}", "CPU hours": _hours(c.cpu_s),
+        "paid": "per model" if c.per_model else "once", "reused": "yes" if c.reused else "no",
+        "note": c.note} for c in costs])
+    lines = [f"# {title}", "", *summary, "", "## The family", "", _markdown_table(shown), "",
+             "Architectures (timm strings) are in `pareto.csv` and in each registered version's `arch` tag.",
+             "", "## Cost of each stage", "", _markdown_table(cost_rows), "",
+             f"The paper's \"400 + 15N\" accounting for this run: **{_hours(once_cpu)} + "
+             f"{_hours(per_cpu / max(n, 1))} N CPU hours** (once: latency tables and supernet, "
+             f"{once_wall:.0f} s wall; per model: search, fine-tune, measurement and registration, "
+             f"{per_wall / max(n, 1):.0f} s wall per model over N = {n} models). CPU hours are the CPU "
+             "time the stage's processes used (all threads); stages reused from the cache cost nothing.",
+             "", "## Reused", ""]
+    lines += [f"- {r}" for r in reused] or ["- nothing: every stage was computed in this run"]
+    over = family[family["over_target"].astype(bool)]
+    lines += ["", "## Measured latency against the targets", "",
+              f"A member is flagged when its measured latency exceeds its target by more than the "
+              f"measurement noise ({noise:.0%} of the target, or the member's own spread if larger)."]
+    if over.empty:
+        lines.append("No member exceeds its target beyond noise.")
+    else:
+        lines += [f"- {r.device} at {r.target_ms:g} ms: measured {r.measured_ms:.3f} ms, predicted "
+                  f"{r.predicted_ms:.3f} ms" for r in over.itertuples()]
+    drops = accuracy_drops(table, test_size)
+    lines += ["", "## Accuracy along the targets", ""]
+    lines += [f"- {d}" for d in drops] or ["Top-1 does not decrease as the target grows, on every device."]
+    heaviest, lightest = supernet_top1.get("w_star_heaviest"), supernet_top1.get("w_star_lightest")
+    if heaviest is not None and lightest is not None:
+        lines += ["", f"The search ranks architectures by the one-shot supernet w*'s loss. On the held-out "
+                      f"test images (before any fine-tune) w*'s heaviest path scores {heaviest:.1f}% and its "
+                      f"lightest {lightest:.1f}%"
+                      + (": w* does not reward heavier paths, so a larger target need not buy a heavier, "
+                         "more accurate architecture (a longer supernet training narrows this)."
+                         if heaviest <= lightest else ".")]
+    return "\n".join(lines) + "\n"

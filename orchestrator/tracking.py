@@ -1,0 +1,169 @@
+"""MLflow: one parent run per ``hardcore-nas run``, nested runs per stage, search and fine-tune, and the
+Model Registry entries of the family.
+
+Runs are written through an explicit :class:`mlflow.MlflowClient` with run ids (no global "active run"
+stack), so stages and threads cannot log into each other's runs. Registered models are named
+``hardcore-nas-<dataset>-<device>``; each family member is a version with an alias per target
+(:func:`target_alias`) and tags that say what it is and how it measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+__all__ = ["Tracker", "Registration", "registered_model_name", "target_alias", "flatten_params"]
+
+_BATCH = 1000   # MLflow's limit of metrics per log_batch call
+
+
+def registered_model_name(dataset: str, device: str) -> str:
+    return f"hardcore-nas-{dataset}-{device}"
+
+
+def target_alias(target_ms: float) -> str:
+    """``t40ms`` for 40 ms, ``t0p85ms`` for 0.85 ms (aliases allow letters, digits, ``_`` and ``-``)."""
+    return f"t{target_ms:g}ms".replace(".", "p")
+
+
+def flatten_params(params: Mapping, prefix: str = "") -> dict[str, str]:
+    """Nested config mappings as flat ``a.b`` MLflow params (values as text, 500 characters at most)."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:500]
+    return flat
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registered version: where it lives and how to load it."""
+    name: str
+    version: int
+    alias: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@{self.alias}"
+
+
+class Tracker:
+    """An experiment in one tracking store, with a local (or remote) artifact root."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: str):
+        import mlflow
+
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        self.uri = uri
+        self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            location = artifact_root if "://" in artifact_root else Path(artifact_root).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            self.experiment_id = found.experiment_id
+        self.parent_id: str | None = None
+
+    # --- runs --------------------------------------------------------------------------------
+    def start_parent(self, name: str, params: Mapping, tags: Mapping | None = None,
+                     resume_id: str | None = None) -> str:
+        """The run of one ``hardcore-nas run`` (or the interrupted one, resumed)."""
+        if resume_id is not None:
+            self.client.update_run(resume_id, status="RUNNING")
+            self.parent_id = resume_id
+            return resume_id
+        run = self.client.create_run(self.experiment_id, run_name=name,
+                                     tags={k: str(v) for k, v in (tags or {}).items()})
+        self.parent_id = run.info.run_id
+        self.log_params(self.parent_id, flatten_params(params))
+        return self.parent_id
+
+    def child(self, name: str, params: Mapping | None = None, tags: Mapping | None = None) -> str:
+        """A run nested under the parent run."""
+        all_tags = {"mlflow.parentRunId": self.parent_id, **{k: str(v) for k, v in (tags or {}).items()}}
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        if params:
+            self.log_params(run.info.run_id, flatten_params(params))
+        return run.info.run_id
+
+    def end(self, run_id: str, failed: bool = False) -> None:
+        self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+
+    def run_exists(self, run_id: str | None) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        if not run_id:
+            return False
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
+    # --- data --------------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def set_tags(self, run_id: str, tags: Mapping) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_metrics(self, run_id: str, rows: Iterable[tuple[int, Mapping[str, float]]]) -> None:
+        """``rows`` of ``(step, {name: value})``; non-finite values are skipped."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, int(step)) for step, values in rows for k, v in values.items()
+                   if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and np.isfinite(v)]
+        for i in range(0, len(metrics), _BATCH):
+            self.client.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    # --- models ------------------------------------------------------------------------------
+    def log_model(self, run_id: str, model, input_example: np.ndarray) -> str:
+        """Log a torch model (pt2: ``torch.export``) with its signature and input example; its URI."""
+        import mlflow
+        import timm
+        import torch
+        from mlflow.models import infer_signature
+
+        model = model.eval()
+        with torch.no_grad():
+            output = model(torch.as_tensor(input_example)).numpy()
+        requirements = [f"torch=={torch.__version__.split('+')[0]}", f"timm=={timm.__version__}"]
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
+                                            signature=infer_signature(input_example, output),
+                                            pip_requirements=requirements)
+        return info.model_uri
+
+    def register(self, model_uri: str, name: str, alias: str, tags: Mapping, description: str) -> Registration:
+        """A new version of ``name`` from ``model_uri`` with ``tags``; ``alias`` moves to it."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name, description=description)
+        version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
+        self.client.set_registered_model_alias(name, alias, version.version)
+        return Registration(name, int(version.version), alias)

@@ -1,0 +1,58 @@
+"""One reduced pipeline run (tiny space, digits, one device, two targets, a few epochs and steps) through the
+real Ray, Ray Tune and MLflow (a temporary SQLite store), shared by the end-to-end and command tests."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from orchestrator.config import RunConfig, parse_config
+
+
+def reduced_config(root: Path) -> RunConfig:
+    return parse_config({
+        "name": "e2e",
+        "devices": ["cpu-bs1"],
+        "targets": {"cpu-bs1": {"auto": 2}},
+        "training": {"heaviest": {"epochs": 2}, "supernet": {"epochs": 1}, "finetune": {"epochs": 1}},
+        "search": {"steps": 20, "batch_size": 8},
+        "latency": {"protocol": {"contexts": 1, "repeats": 3, "warmup": 2, "runs_per_visit": 3,
+                                 "networks_per_process": 40}},
+        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
+                     "experiment": "e2e"},
+        "cache_dir": str(root / "cache"),
+    })
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    config: RunConfig
+    out: Path
+    report: str            # report.md as this run wrote it
+    pareto: pd.DataFrame   # pareto.csv as this run wrote it
+
+
+def _run(config: RunConfig, out: Path, resume: bool = False) -> PipelineRun:
+    import ray
+
+    from orchestrator.pipeline import run_pipeline
+
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        report = run_pipeline(config, out, resume=resume)
+    finally:
+        ray.shutdown()
+    return PipelineRun(config, out, report.read_text(), pd.read_csv(out / "pareto.csv"))
+
+
+@pytest.fixture(scope="session")
+def pipeline_runs(tmp_path_factory) -> dict[str, PipelineRun]:
+    """``first`` (everything computed), ``second`` (same config and cache, new output folder: the
+    table and supernet are reused) and ``resumed`` (``--resume`` of the finished second run)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    config = reduced_config(root)
+    first = _run(config, root / "first")
+    second = _run(config, root / "second")
+    resumed = _run(config, root / "second", resume=True)
+    return {"first": first, "second": second, "resumed": resumed}

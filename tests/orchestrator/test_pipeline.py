@@ -1,0 +1,108 @@
+"""End to end: a reduced ``hardcore-nas run`` through the real Ray, Ray Tune and MLflow, checked through what
+a user sees: the output files, the registry (versions, aliases, tags, loadable models) and the caches."""
+import math
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from orchestrator.report import PARETO_COLUMNS
+from orchestrator.tracking import registered_model_name, target_alias
+from supernet import Architecture
+from supernet.timm_models import build_timm_model
+
+pytestmark = pytest.mark.slow
+
+TAGS = {"target_ms", "predicted_ms", "measured_ms", "top1", "params", "macs", "arch", "latency_table_hash",
+        "supernet_run_id", "over_target"}
+
+
+def test_outputs_hold_one_member_per_target(pipeline_runs):
+    run = pipeline_runs["first"]
+    for name in ("pareto.csv", "pareto.png", "report.md"):
+        assert (run.out / name).stat().st_size > 0
+    table = run.pareto
+    assert list(table.columns) == PARETO_COLUMNS
+    assert list(table["device"]) == ["cpu-bs1", "cpu-bs1"] and table["target_ms"].is_monotonic_increasing
+    assert (table["measured_ms"] > 0).all() and table["top1"].between(0, 100).all()
+    for heading in ("## The family", "## Cost of each stage", "400 + 15N", "## Reused",
+                    "## Measured latency against the targets", "## Accuracy along the targets"):
+        assert heading in run.report
+
+
+def test_every_member_is_predicted_within_its_target(pipeline_runs):
+    for run in pipeline_runs.values():
+        table = run.pareto
+        assert (table["predicted_ms"] <= table["target_ms"]).all(), table[["target_ms", "predicted_ms"]]
+
+
+def test_auto_targets_lie_inside_the_reachable_range(pipeline_runs):
+    from workers.latency_table import load_table
+
+    run = pipeline_runs["first"]
+    (table_path,) = list((run.out.parent / "cache" / "tables").glob("cpu-bs1-*/table.json"))
+    model = load_table(table_path).resource_model(run.config.space())
+    assert all(model.least() < t < model.largest() for t in run.pareto["target_ms"])
+
+
+def test_registry_holds_every_member_with_alias_tags_and_a_loadable_model(pipeline_runs):
+    run = pipeline_runs["second"]
+    mlflow.set_tracking_uri(run.config.tracking_uri)
+    client = mlflow.MlflowClient(run.config.tracking_uri)
+    name = registered_model_name("digits", "cpu-bs1")
+    versions = client.search_model_versions(f"name='{name}'")
+    assert len(versions) == 4       # two runs of two members each
+    x = torch.randn(3, 3, 32, 32)
+    for row in run.pareto.itertuples():
+        alias = target_alias(row.target_ms)
+        assert row.model_uri == f"models:/{name}@{alias}"
+        version = client.get_model_version_by_alias(name, alias)
+        assert int(version.version) == row.registered_version > 2     # the alias moved to the second run
+        assert TAGS <= set(version.tags)
+        assert math.isclose(float(version.tags["target_ms"]), row.target_ms)
+        assert float(version.tags["predicted_ms"]) <= row.target_ms
+        assert version.tags["over_target"] in ("True", "False")
+        loaded = mlflow.pytorch.load_model(row.model_uri)
+        plain = build_timm_model(Architecture.from_string(version.tags["arch"], run.config.space()), 10).eval()
+        plain.load_state_dict(loaded.state_dict())
+        with torch.no_grad():
+            assert torch.allclose(loaded(x), plain(x), atol=1e-5)
+
+
+def test_mlflow_has_nested_runs_per_stage_search_and_finetune(pipeline_runs):
+    run = pipeline_runs["first"]
+    client = mlflow.MlflowClient(run.config.tracking_uri)
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id], max_results=200)
+    parents = [r for r in runs if r.data.tags.get("mlflow.runName") == "run e2e"]
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    stages = [r.data.tags.get("stage") for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert {"latency-table", "supernet", "search", "finetune"} <= set(stages)
+    search = next(r for r in runs if r.data.tags.get("stage") == "search")
+    assert {"device", "target_ms", "constraints.latency:cpu-bs1"} <= set(search.data.params)
+    steps = client.get_metric_history(search.info.run_id, "resource/latency:cpu-bs1")
+    assert len(steps) == run.config.search.steps
+    assert max(m.value for m in steps) <= float(search.data.params["target_ms"])
+    assert {"objective", "fw_gap"} <= set(search.data.metrics)
+    finetune = next(r for r in runs if r.data.tags.get("stage") == "finetune")
+    assert {"test_top1", "train_loss", "val_top1"} <= set(finetune.data.metrics)
+
+
+def test_second_run_reuses_supernet_and_tables_and_says_so(pipeline_runs):
+    first, second = pipeline_runs["first"], pipeline_runs["second"]
+    reused = second.report.split("## Reused")[1].split("##")[0]
+    assert "latency table of cpu-bs1" in reused and "supernet (w-bar, w*)" in reused
+    assert "nothing: every stage was computed" in first.report.split("## Reused")[1].split("##")[0]
+    once = [line for line in second.report.splitlines() if "| once |" in line]
+    assert once and all("| yes |" in line for line in once)
+    # Same supernet and tables, same searches: the same architectures (the searches are seeded).
+    assert list(second.pareto["arch"]) == list(first.pareto["arch"])
+    assert np.allclose(second.pareto["predicted_ms"], first.pareto["predicted_ms"])
+
+
+def test_resume_of_a_finished_run_recomputes_nothing(pipeline_runs):
+    second, resumed = pipeline_runs["second"], pipeline_runs["resumed"]
+    assert "2 of 2 searches: from the interrupted run" in resumed.report
+    assert "every fine-tune: from the interrupted run" in resumed.report
+    assert list(resumed.pareto["registered_version"]) == list(second.pareto["registered_version"])

@@ -1,0 +1,60 @@
+"""Pareto fronts, accuracy checks along the targets, the output files and the report's accounting."""
+import pandas as pd
+import pytest
+
+from orchestrator.report import (PARETO_COLUMNS, StageCost, accuracy_drops, pareto_front, plot_pareto,
+                                 render_report, write_pareto_csv)
+from orchestrator.tracking import flatten_params, target_alias
+
+
+def _family() -> pd.DataFrame:
+    rows = [("cpu-bs1", 3.0, 2.9, 2.8, 80.0), ("cpu-bs1", 4.0, 3.9, 4.5, 92.0), ("cpu-bs1", 5.0, 4.8, 4.6, 85.0),
+            ("cpu-bs8", 10.0, 9.5, 9.0, 88.0), ("cpu-bs8", 12.0, 11.0, 11.5, 90.0)]
+    frame = pd.DataFrame(rows, columns=["device", "target_ms", "predicted_ms", "measured_ms", "top1"])
+    return frame.assign(measured_spread_ms=0.05, params=1000, macs=2000, arch="[['ds']]",
+                        model_uri=[f"models:/m@t{i}" for i in range(5)], registered_version=range(1, 6),
+                        over_target=lambda f: f.measured_ms > f.target_ms * 1.1)
+
+
+def test_pareto_front_keeps_exactly_the_undominated_points():
+    latency = [1.0, 2.0, 2.0, 3.0, 4.0]
+    accuracy = [50.0, 60.0, 55.0, 60.0, 70.0]
+    assert pareto_front(latency, accuracy).tolist() == [True, True, False, False, True]
+
+
+def test_accuracy_drops_separate_noise_from_real_inversions():
+    family = _family()
+    big = accuracy_drops(family, test_size=10000)     # 7 points on 10k images: beyond noise
+    assert len(big) == 1 and "cpu-bs1" in big[0] and "4 ms" in big[0] and "beyond test-set noise" in big[0]
+    small = accuracy_drops(family, test_size=50)      # 7 points on 50 images: within two standard errors
+    assert len(small) == 1 and "within two standard errors of the 50-image test set" in small[0]
+    assert accuracy_drops(family[family.device == "cpu-bs8"], 50) == []
+
+
+def test_files_and_report(tmp_path):
+    family = _family()
+    write_pareto_csv(family, tmp_path / "pareto.csv")
+    assert list(pd.read_csv(tmp_path / "pareto.csv").columns) == PARETO_COLUMNS
+    plot_pareto(family, tmp_path / "pareto.png")
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    costs = [StageCost("latency table cpu-bs1", 60, 60, reused=True), StageCost("supernet", 300, 720),
+             StageCost("searches", 50, 90, per_model=True), StageCost("fine-tunes", 100, 180, per_model=True)]
+    text = render_report("t", ["summary line"], family, costs, ["supernet: from cache"], 0.1, 359,
+                         {"w_star_heaviest": 40.0, "w_star_lightest": 60.0})
+    assert "**0.217 + 0.015 N CPU hours**" in text          # (60 + 720) s once; (90 + 180) s / 5 models
+    assert "- supernet: from cache" in text
+    assert "cpu-bs1 at 4 ms: measured 4.500 ms" in text       # 4.5 > 4 * 1.1: flagged
+    assert text.count("models:/m@t") == 5
+    assert "heaviest path scores 40.0% and its lightest 60.0%: w* does not reward heavier paths" in text
+
+
+def test_aliases_and_flat_params():
+    assert target_alias(40.0) == "t40ms" and target_alias(0.85) == "t0p85ms" and target_alias(3.47) == "t3p47ms"
+    assert flatten_params({"a": {"b": 1, "c": {"d": "x"}}, "e": None}) == {"a.b": "1", "a.c.d": "x", "e": "None"}
+
+
+@pytest.mark.parametrize("target", [1e-3, 123.456, 7.0])
+def test_aliases_are_valid_mlflow_aliases(target):
+    import re
+
+    assert re.fullmatch(r"[\w\-]+", target_alias(target)) and not re.fullmatch(r"v\d+", target_alias(target))

@@ -1,0 +1,56 @@
+"""``hardcore-nas search`` on the supernet and latency table the reduced pipeline run left in its cache."""
+import ast
+
+import pytest
+
+from orchestrator.cli import main
+from supernet import Architecture, get_space
+from workers.latency_table import load_table
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cached(pipeline_runs):
+    cache = pipeline_runs["first"].out.parent / "cache"
+    (supernet,) = list((cache / "supernet").iterdir())
+    (table,) = list((cache / "tables").glob("cpu-bs1-*/table.json"))
+    return supernet, table
+
+
+def _search(cached, *extra):
+    supernet, table = cached
+    return main(["search", "--supernet", str(supernet), "--lut", str(table), "--steps", "8",
+                 "--batch-size", "4", *extra])
+
+
+def test_search_prints_a_timm_architecture_within_every_bound(cached, capsys):
+    model = load_table(cached[1]).resource_model(get_space("tiny"))
+    target = model.least() + 0.3 * (model.largest() - model.least())
+    assert _search(cached, "--target-ms", f"{target}", "--max-params", "400000") == 0
+    out = capsys.readouterr().out.splitlines()
+    arch = Architecture.from_arch_def(ast.literal_eval(out[1]), get_space("tiny"))
+    assert load_table(cached[1]).predict(arch) <= target
+    rows = {line.split()[0]: line.split()[1:4] for line in out[3:6]}
+    value, bound, slack = map(float, rows["latency:cpu-bs1"])
+    assert value <= bound == pytest.approx(target, rel=1e-5) and slack >= 0
+    value, bound, slack = map(float, rows["params"])
+    assert value <= bound == 400000 and slack >= 0
+    assert float(rows["macs"][0]) > 0 and rows["macs"][1:] == ["-", "-"]     # reported, not constrained
+
+
+def test_an_unreachable_target_fails_in_one_line_with_the_least_latency(cached, capsys):
+    least = load_table(cached[1]).resource_model(get_space("tiny")).least()
+    assert _search(cached, "--target-ms", f"{least / 2}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "least reachable" in err[0] and f"{least:.6g} ms" in err[0]
+
+
+def test_tables_and_targets_must_pair_up(cached, capsys):
+    with pytest.raises(SystemExit):          # argparse: --target-ms is required
+        _search(cached)
+    capsys.readouterr()
+    supernet, table = cached
+    code = main(["search", "--supernet", str(supernet), "--lut", str(table), "--lut", str(table),
+                 "--target-ms", "5"])
+    assert code == 2 and "one --target-ms per --lut" in capsys.readouterr().err
