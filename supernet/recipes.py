@@ -65,17 +65,6 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "Recipe":
-        stages = ("heaviest", "supernet", "finetune")
-        unknown = set(data) - {"name", *stages}
-        if unknown:
-            raise UsageError(f"unknown recipe keys {sorted(unknown)}; a recipe has name, {', '.join(stages)}")
-        try:
-            return cls(data["name"], *(StageRecipe(**data[s]) for s in stages))
-        except (KeyError, TypeError) as exc:
-            raise UsageError(f"bad recipe: {exc}") from None
-
     def replace(self, **stage_changes: dict) -> "Recipe":
         """The recipe with some settings of some stages changed: ``replace(heaviest={"epochs": 2})``."""
         return dataclasses.replace(self, **{stage: getattr(self, stage).replace(**changes)
@@ -102,7 +91,7 @@ def _tiny() -> Recipe:
         name="tiny",
         heaviest=StageRecipe(epochs=12, batch_size=64, lr=0.1, warmup_epochs=1, warmup_lr=1e-3,
                              ema_decay=0.98, drop_rate=0.2, drop_path_rate=0.05),
-        supernet=StageRecipe(epochs=10, batch_size=64, lr=0.05, warmup_epochs=1, warmup_lr=1e-3,
+        supernet=StageRecipe(epochs=25, batch_size=64, lr=0.1, warmup_epochs=1, warmup_lr=1e-3,
                              ema_decay=0.98, kd_weight=1.0, feature_kd_divisor=50.0),
         finetune=StageRecipe(epochs=5, batch_size=64, lr=0.01, warmup_epochs=0, label_smoothing=0.0,
                              ema_decay=0.0, kd_weight=2.0),

@@ -40,9 +40,11 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 def configure_cpu(num_threads: int | None = None) -> int:
     """Set torch's intra-op threads (default: the CPUs this process may use) and keep freed memory.
 
-    glibc returns large freed blocks to the OS and every training step then faults them in again; on
-    the project's 2-core VMs that made epochs 2-10x slower and erratic (benchmarks/results/
-    supernet_training.md). Raising the mmap and trim thresholds keeps the memory in the heap.
+    glibc hands large freed blocks back to the kernel, and the next training step faults fresh pages in
+    again. On a freshly booted VM of this project (its memory not yet touched) that made an epoch of the
+    heaviest tiny network take 47-57 s instead of 5 s (2026-11-28); with the mmap and trim thresholds
+    raised, so that the process reuses its own heap, it took 5 s. Once the VM's memory has been touched
+    the two settings time the same (benchmarks/results/supernet_training.md).
     """
     n = num_threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(n)
@@ -93,12 +95,14 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
         updates_per_epoch=steps_per_epoch)
     ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay > 0 else None
     eval_model = ema.module if ema is not None else model
+    device = _device_of(model)
     history, updates = [], 0
     for epoch in range(num_epochs):
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{num_epochs}", leave=False)
         for images, targets in bar:
+            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             loss, logits = loss_fn(model, images, targets)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch + 1}")
@@ -133,6 +137,10 @@ def _quiet() -> bool:
     return os.environ.get("TQDM_DISABLE", "") not in ("", "0")
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 # --- evaluation ---------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader,
@@ -140,8 +148,10 @@ def evaluate(model: nn.Module, loader: DataLoader,
     """Top-1 (%) of ``model`` on ``loader`` in eval mode (``forward(model, x)`` if given, else ``model(x)``)."""
     was_training = model.training
     model.eval()
+    device = _device_of(model)
     correct, seen = 0, 0
     for images, targets in loader:
+        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         logits = forward(model, images) if forward else model(images)
         correct += (logits.argmax(-1) == targets).sum().item()
         seen += len(targets)
@@ -168,10 +178,11 @@ def recalibrate_bn(model: nn.Module, loader: DataLoader, num_batches: int = 10) 
         bn.reset_running_stats()
         bn.momentum = None  # a cumulative average over the batches
     model.train()
+    device = _device_of(model)
     for i, (images, _) in enumerate(loader):
         if i == num_batches:
             break
-        model(images)
+        model(images.to(device))
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     return model.eval()
@@ -183,11 +194,11 @@ def _classification_loss(recipe: StageRecipe) -> nn.Module:
 
 
 def train_heaviest(space: SearchSpace, num_classes: int, train_loader: DataLoader, recipe: StageRecipe, *,
-                   val_loader: DataLoader | None = None, on_epoch: EpochCallback | None = None
-                   ) -> tuple[MobileNetV3, list[dict]]:
-    """Stage 1, w-bar: the heaviest architecture as a plain timm MobileNetV3, trained normally."""
+                   val_loader: DataLoader | None = None, on_epoch: EpochCallback | None = None,
+                   device: str | torch.device = "cpu") -> tuple[MobileNetV3, list[dict]]:
+    """Stage 1, w-bar: the heaviest architecture as a plain timm MobileNetV3, trained normally on ``device``."""
     model = build_timm_model(Architecture.heaviest(space), num_classes, drop_rate=recipe.drop_rate,
-                             drop_path_rate=recipe.drop_path_rate)
+                             drop_path_rate=recipe.drop_path_rate).to(device)
     criterion = _classification_loss(recipe)
 
     def loss_fn(m, images, targets):
@@ -207,9 +218,10 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
 
     Every image of every batch takes its own uniformly drawn path (``PathSample.uniform``); the loss is
     CE(label smoothing) + kd_weight * (stage-wise MSE / feature_kd_divisor + KL) against the frozen
-    teacher w-bar (eval mode, no grad). Per-epoch metrics: val top-1 of the heaviest and lightest paths.
+    teacher w-bar (set to eval mode without gradients). Trains on the teacher's device. Per-epoch
+    metrics: val top-1 of the heaviest and lightest paths.
     """
-    net = ElasticSupernet(space, num_classes, drop_rate=recipe.drop_rate)
+    net = ElasticSupernet(space, num_classes, drop_rate=recipe.drop_rate).to(_device_of(teacher))
     net.load_heaviest(teacher)
     teacher = teacher.eval().requires_grad_(False)
     criterion = _classification_loss(recipe)
@@ -235,8 +247,9 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
 def finetune_subnet(student: nn.Module, teacher: nn.Module, train_loader: DataLoader, recipe: StageRecipe,
                     *, val_loader: DataLoader | None = None, on_epoch: EpochCallback | None = None
                     ) -> list[dict]:
-    """KD fine-tune of an extracted subnet (in place): CE + kd_weight * KL(teacher || student).
+    """KD fine-tune of an extracted subnet (in place, on its device): CE + kd_weight * KL(teacher || student).
 
+    The teacher (on the same device) is set to eval mode without gradients.
     ``on_epoch(record, model)`` after every epoch is where a Ray Tune trial reports metrics and saves
     checkpoints. Returns the per-epoch records (``val_top1`` when ``val_loader`` is given).
     """

@@ -185,7 +185,8 @@ class _Stages:
             row = {"name": name, "test_top1": self.test_top1(model)}
             calibration = self._train_loader(BN_BATCH, self.args.seed + 1)
             row["test_top1_bn_recalibrated"] = self.test_top1(recalibrate_bn(model, calibration, BN_BATCHES))
-            row.update(params=sum(p.numel() for p in model.parameters()), arch=str(arch))
+            row.update(params=sum(p.numel() for p in model.parameters()), depths=list(arch.depths),
+                       arch=str(arch))
             rows.append(row)
         return rows
 

