@@ -90,15 +90,12 @@ class Resources:
         return cls(_number(raw.get("cpus", default.cpus), f"{key}.cpus", 0.0),
                    _number(raw.get("gpus", default.gpus), f"{key}.gpus", 0.0))
 
-    def ray_options(self) -> dict:
-        return {"num_cpus": self.cpus, "num_gpus": self.gpus}
-
 
 @dataclass(frozen=True)
 class ResourceRequests:
-    """Ray requests per kind of work. Latency probes also ask for their device's label
-    (``device:<name>``); nothing else does, so on a cluster training never lands beside a probe
-    on a device node whose only schedulable resource is its label."""
+    """Ray requests per kind of work. Latency probes ask for their device's label (``device:<name>``),
+    which nothing else asks for; keeping training off a device node is the cluster's business (its
+    training requests ask for what device nodes lack, e.g. GPUs)."""
     supernet: Resources = Resources(cpus=2)
     gradient_worker: Resources = Resources(cpus=1)
     search: Resources = Resources(cpus=0)        # a search waits on gradients; its LPs take ms

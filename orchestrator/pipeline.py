@@ -181,10 +181,10 @@ class Pipeline:
         """Measured one device at a time (on one machine every device label is on the same node)."""
         import ray
 
-        from workers.monitoring import cpu_timed, start_board
         from workers.latency import measure_table, table_visits
         from workers.latency_table import LatencyTable
         from workers.latency_tasks import on_device
+        from workers.monitoring import cpu_timed, start_board
 
         for profile in self.config.devices:
             inputs = {"space": self.space.hash, "profile": profile.to_dict(),
@@ -278,16 +278,22 @@ class Pipeline:
         return weights
 
     # --- 3. targets ------------------------------------------------------------------------------
-    def _constraints(self, device: str, target_ms: float) -> list:
-        from solvers import Constraint, ResourceModel
+    def _counts(self) -> dict:
+        """Exact parameter and MAC counts in formula (3) form."""
+        from solvers import ResourceModel
         from supernet.costs import mac_costs, param_costs
 
+        return {name: ResourceModel(name, *fn(self.space, self.num_classes), self.space.min_depth)
+                for name, fn in (("params", param_costs), ("macs", mac_costs))}
+
+    def _constraints(self, device: str, target_ms: float) -> list:
+        from solvers import Constraint
+
         constraints = [Constraint(self.tables[device].resource_model(self.space), target_ms)]
-        for name, bound, costs in (("params", self.config.max_params, param_costs),
-                                   ("macs", self.config.max_macs, mac_costs)):
+        counts = self._counts()
+        for name, bound in (("params", self.config.max_params), ("macs", self.config.max_macs)):
             if bound is not None:
-                constraints.append(Constraint(ResourceModel(name, *costs(self.space, self.num_classes),
-                                                            self.space.min_depth), bound))
+                constraints.append(Constraint(counts[name], bound))
         return constraints
 
     def _targets(self) -> None:
@@ -360,13 +366,9 @@ class Pipeline:
                                          f"gradient actors"))
 
     def _log_search(self, member: Member, outcome) -> None:
-        from solvers import ResourceModel
-        from supernet.costs import mac_costs, param_costs
-
         arch = outcome.arch
         one_hot = arch.to_one_hot()
-        resources = {name: ResourceModel(name, *fn(self.space, self.num_classes), self.space.min_depth)
-                     for name, fn in (("params", param_costs), ("macs", mac_costs))}
+        resources = self._counts()
         member.arch = str(arch)
         member.predicted_ms = self.tables[member.device].predict(arch)
         member.params = round(resources["params"].evaluate(*one_hot))
@@ -404,7 +406,8 @@ class Pipeline:
             m.top1, m.finetune_run_id, m.model_uri = done["top1"], done["run_id"], done["model_uri"]
         self.costs.append(StageCost("fine-tunes", time.perf_counter() - tic, cpu, reused=not todo, per_model=True,
                                     note=f"{len(todo)} distinct architectures of {len(self.members)} members, "
-                                         f"{self.config.training_recipe().finetune.epochs} epochs each"))
+                                         f"{self.config.training_recipe().finetune.epochs} epochs each; "
+                                         f"models logged to MLflow (torch.export)"))
 
     def _run_trials(self, weights: dict, archs: list[str]) -> float:
         """One Tune trial per architecture; logs each to MLflow with its model. Returns CPU seconds."""
@@ -505,7 +508,7 @@ class Pipeline:
         csv = write_pareto_csv(table, self.out / "pareto.csv")
         png = plot_pareto(table, self.out / "pareto.png")
         self.costs.append(StageCost("registry and report", time.perf_counter() - tic, time.process_time() - cpu0,
-                                    per_model=True, note="model logging (torch.export) and registration"))
+                                    per_model=True, note="registration, pareto.csv/png, report.md"))
         summary = [
             f"Data `{self.config.data}` ({self.num_classes} classes, {len(self.splits.test)} held-out test "
             f"images), space `{self.space.name}` (width x{self.space.width_multiplier:g}), devices "
@@ -534,7 +537,8 @@ class Pipeline:
                 "over_target": m.over_target, "search_run_id": m.search_run_id,
                 "finetune_run_id": m.finetune_run_id, "pipeline_run_id": self.state.parent_run_id}
         description = (f"HardCoRe-NAS family on {self.config.dataset}, space {self.space.name}, for device "
-                       f"{m.device}; alias t<target>ms is the member for that latency target")
+                       f"{m.device}: one version per latency target, aliased by its target in ms "
+                       f"({target_alias(m.target_ms)} is the member for {m.target_ms:g} ms)")
         registration = self.tracker.register(m.model_uri, name, target_alias(m.target_ms), tags, description)
         m.registered_version, m.registered_uri = registration.version, registration.uri
         self._remember(m)

@@ -154,6 +154,10 @@ def render_report(title: str, summary: list[str], table: pd.DataFrame, costs: li
     lines += ["", "## Measured latency against the targets", "",
               f"A member is flagged when its measured latency exceeds its target by more than the "
               f"measurement noise ({noise:.0%} of the target, or the member's own spread if larger)."]
+    ratios = (family.measured_ms / family.predicted_ms).groupby(family.device)
+    lines += ["Measured / predicted latency, median over the members: " + ", ".join(
+        f"{device} {ratio:.3f}" for device, ratio in ratios.median().items())
+        + " (the tables' own check is `hardcore-nas validate-lut`)."]
     if over.empty:
         lines.append("No member exceeds its target beyond noise.")
     else:

@@ -114,11 +114,6 @@ class Tracker:
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i:i + 100])
 
-    def set_tags(self, run_id: str, tags: Mapping) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
     def log_metrics(self, run_id: str, rows: Iterable[tuple[int, Mapping[str, float]]]) -> None:
         """``rows`` of ``(step, {name: value})``; non-finite values are skipped."""
         import time

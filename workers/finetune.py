@@ -82,6 +82,7 @@ def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: d
 
     started = process_cpu_seconds()
     configure_cpu(job.threads)
+    torch.manual_seed(job.data_seed)        # augmentation draws: the same trial trains the same way
     arch = Architecture.from_string(config["arch"], job.space)
     splits = load_data(job.data, job.space.input_size, seed=job.data_seed)
     teacher = teacher_from_weights(job.space, job.num_classes, teacher_weights)

@@ -43,10 +43,6 @@ class SearchOutcome:
     result: SearchResult
     seconds: float
 
-    @property
-    def metrics_by_step(self) -> list[dict[str, float]]:
-        return [record.metrics() for record in self.result.log]
-
 
 def run_search(request: SearchRequest, space: SearchSpace, compute: ComputeFn,
                on_step: Callable[[StepRecord], None] | None = None) -> SearchOutcome:

@@ -45,6 +45,14 @@ def run(args: argparse.Namespace) -> int:
         report = run_pipeline(config, out, resume=args.resume)
     finally:
         ray.shutdown()
+    import pandas as pd
+
+    family = pd.read_csv(report.parent / "pareto.csv")
+    print(f"{'device':<12}{'target ms':>10}{'predicted':>11}{'measured':>10}{'top-1 %':>9}  model")
+    for row in family.itertuples():
+        flag = "  (over target)" if row.over_target else ""
+        print(f"{row.device:<12}{row.target_ms:>10g}{row.predicted_ms:>11.3f}{row.measured_ms:>10.3f}"
+              f"{row.top1:>9.2f}  {row.model_uri}{flag}")
     print(f"wrote {report.parent / 'pareto.csv'}, {report.parent / 'pareto.png'} and {report}")
     print(f"browse: mlflow ui --backend-store-uri {config.tracking_uri}")
     return 0

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from orchestrator.config import RunConfig, parse_config
 
@@ -46,13 +47,24 @@ def _run(config: RunConfig, out: Path, resume: bool = False) -> PipelineRun:
     return PipelineRun(config, out, report.read_text(), pd.read_csv(out / "pareto.csv"))
 
 
+def _run_command(config: RunConfig, out: Path, *flags: str) -> PipelineRun:
+    """The same through the command line: ``hardcore-nas run --config FILE --out DIR FLAGS``."""
+    from orchestrator.cli import main
+
+    path = out.parent / f"{config.name}.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["run", "--config", str(path), "--out", str(out), *flags]) == 0
+    return PipelineRun(config, out, (out / "report.md").read_text(), pd.read_csv(out / "pareto.csv"))
+
+
 @pytest.fixture(scope="session")
 def pipeline_runs(tmp_path_factory) -> dict[str, PipelineRun]:
     """``first`` (everything computed), ``second`` (same config and cache, new output folder: the
-    table and supernet are reused) and ``resumed`` (``--resume`` of the finished second run)."""
+    table and supernet are reused) and ``resumed`` (``hardcore-nas run --resume`` of the finished
+    second run)."""
     root = tmp_path_factory.mktemp("pipeline")
     config = reduced_config(root)
     first = _run(config, root / "first")
     second = _run(config, root / "second")
-    resumed = _run(config, root / "second", resume=True)
+    resumed = _run_command(config, root / "second", "--resume")
     return {"first": first, "second": second, "resumed": resumed}

@@ -44,6 +44,7 @@ def test_files_and_report(tmp_path):
     assert "**0.217 + 0.015 N CPU hours**" in text          # (60 + 720) s once; (90 + 180) s / 5 models
     assert "- supernet: from cache" in text
     assert "cpu-bs1 at 4 ms: measured 4.500 ms" in text       # 4.5 > 4 * 1.1: flagged
+    assert "median over the members: cpu-bs1 0.966, cpu-bs8 0.996" in text
     assert text.count("models:/m@t") == 5
     assert "heaviest path scores 40.0% and its lightest 60.0%: w* does not reward heavier paths" in text
 
