@@ -305,6 +305,15 @@ def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d, width: int | None = None)
     dst.num_batches_tracked.copy_(src.num_batches_tracked)
 
 
+def copy_fixed_layers(source: nn.Module, target: nn.Module, num_stages: int) -> None:
+    """Copy the layers outside the searched stages (stem, DS block, last conv block, head, classifier),
+    which the supernet and a timm ``MobileNetV3`` of the space name alike, from ``source`` to ``target``."""
+    for name in ("conv_stem", "bn1", "conv_head", "norm_head", "classifier"):
+        getattr(target, name).load_state_dict(getattr(source, name).state_dict())
+    for index in (0, num_stages + 1):
+        target.blocks[index].load_state_dict(source.blocks[index].state_dict())
+
+
 @contextmanager
 def _frozen_eval(module: nn.Module) -> Iterator[None]:
     """Eval mode, no parameter requires grad; both restored on exit."""
@@ -353,10 +362,7 @@ class ElasticSupernet(nn.Module):
                                               for s in range(ns)):
             raise ValueError("load_heaviest needs the heaviest network of the space "
                              "(build_timm_model(Architecture.heaviest(space), num_classes))")
-        for name in ("conv_stem", "bn1", "conv_head", "norm_head", "classifier"):
-            getattr(self, name).load_state_dict(getattr(model, name).state_dict())
-        self.blocks[0].load_state_dict(model.blocks[0].state_dict())
-        self.blocks[ns + 1].load_state_dict(model.blocks[ns + 1].state_dict())
+        copy_fixed_layers(model, self, ns)
         for s, stage in enumerate(self.stages):
             for b, block in enumerate(stage):
                 block.load_heaviest_block(model.blocks[s + 1][b])

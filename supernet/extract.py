@@ -11,7 +11,7 @@ import torch
 from timm.models import MobileNetV3
 
 from .arch import Architecture
-from .elastic import ElasticSupernet
+from .elastic import ElasticSupernet, copy_fixed_layers
 from .timm_models import build_timm_model
 
 __all__ = ["extract_subnet", "copy_subnet_weights"]
@@ -23,11 +23,7 @@ def copy_subnet_weights(net: ElasticSupernet, arch: Architecture, model: MobileN
     if arch.space != net.space:
         raise ValueError(f"architecture of space {arch.space.name!r} does not fit a supernet of space "
                          f"{net.space.name!r} (or their definitions differ)")
-    ns = net.space.num_stages
-    for name in ("conv_stem", "bn1", "conv_head", "norm_head", "classifier"):
-        getattr(model, name).load_state_dict(getattr(net, name).state_dict())
-    model.blocks[0].load_state_dict(net.blocks[0].state_dict())
-    model.blocks[ns + 1].load_state_dict(net.blocks[ns + 1].state_dict())
+    copy_fixed_layers(net, model, net.space.num_stages)
     for s, stage in enumerate(arch.stages):
         for b, config in enumerate(stage):
             net.blocks[s + 1][b].export_block(model.blocks[s + 1][b], config)
