@@ -1,11 +1,28 @@
-"""The search space, elastic supernet, multipath training, subnet extraction and data sets."""
-from .arch import Architecture, timm_arch_def
-from .elastic import ElasticSupernet, timm_features
-from .errors import UsageError
-from .extract import extract_subnet
-from .sampling import PathSample
-from .space import BlockConfig, SearchSpace, StageSpec, get_space, list_spaces, register_space
+"""The search space, elastic supernet, multipath training, subnet extraction and data sets.
 
-__all__ = ["Architecture", "BlockConfig", "ElasticSupernet", "PathSample", "SearchSpace", "StageSpec",
-           "UsageError", "extract_subnet", "get_space", "list_spaces", "register_space", "timm_arch_def",
-           "timm_features"]
+Public names are imported on first use, so that light modules (``supernet.errors``, ``supernet.space``)
+do not pull in torch: the CLI's ``--help`` and config checks stay fast.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    "Architecture": "arch", "timm_arch_def": "arch",
+    "ElasticSupernet": "elastic", "timm_features": "elastic",
+    "UsageError": "errors",
+    "extract_subnet": "extract",
+    "PathSample": "sampling",
+    "BlockConfig": "space", "SearchSpace": "space", "StageSpec": "space", "get_space": "space",
+    "list_spaces": "space", "register_space": "space",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'supernet' has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
