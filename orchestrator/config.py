@@ -252,8 +252,9 @@ def default_config() -> RunConfig:
     return RunConfig()
 
 
-def parse_config(raw: Any) -> RunConfig:
-    """A validated :class:`RunConfig` from a decoded YAML document (missing keys keep the default)."""
+def parse_config(raw: Any, ray_address: str | None = None) -> RunConfig:
+    """A validated :class:`RunConfig` from a decoded YAML document (missing keys keep the default);
+    ``ray_address`` (the command line's) replaces the config's ``ray.address`` before the resource check."""
     raw = _mapping(raw, "", _SECTIONS)
     base = RunConfig()
     changes: dict[str, Any] = {}
@@ -277,7 +278,7 @@ def parse_config(raw: Any) -> RunConfig:
     changes.update(_latency(raw.get("latency"), base))
     changes["resources"] = ResourceRequests.parse(raw.get("resources"))
     ray_cfg = _mapping(raw.get("ray"), "ray", {"address", "num_cpus"})
-    changes["ray_address"] = _optional(ray_cfg.get("address"), "ray.address", _text)
+    changes["ray_address"] = ray_address or _optional(ray_cfg.get("address"), "ray.address", _text)
     changes["ray_num_cpus"] = _optional(ray_cfg.get("num_cpus"), "ray.num_cpus", lambda v, k: _int(v, k, 1))
     tracking = _mapping(raw.get("tracking"), "tracking", {"uri", "artifact_root", "experiment"})
     for key, attr in (("uri", "tracking_uri"), ("artifact_root", "artifact_root"),
@@ -291,10 +292,11 @@ def parse_config(raw: Any) -> RunConfig:
     return config
 
 
-def load_config(path: str | Path | None) -> RunConfig:
-    """The config in a YAML file, or the embedded default when ``path`` is None."""
+def load_config(path: str | Path | None, ray_address: str | None = None) -> RunConfig:
+    """The config in a YAML file, or the embedded default when ``path`` is None; ``ray_address``
+    overrides the config's ``ray.address`` (a cluster's resources are the autoscaler's to judge)."""
     if path is None:
-        return default_config()
+        return dataclasses.replace(default_config(), ray_address=ray_address)
     import yaml
 
     path = Path(path)
@@ -306,7 +308,7 @@ def load_config(path: str | Path | None) -> RunConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise UsageError(f"config file {path} is not valid YAML{where}") from None
-    return parse_config(raw)
+    return parse_config(raw, ray_address)
 
 
 # --- section parsers ------------------------------------------------------------------------------

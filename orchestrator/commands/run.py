@@ -19,7 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
     import os
 
     # Quiet defaults: no usage reports, and no Tune warning about checkpointing every epoch (on purpose).
@@ -28,9 +27,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault(key, value)
     from orchestrator.config import load_config
 
-    config = load_config(args.config)
-    if args.address:
-        config = dataclasses.replace(config, ray_address=args.address)
+    config = load_config(args.config, ray_address=args.address)
     if args.print_config:
         import yaml
 

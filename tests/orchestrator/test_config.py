@@ -91,3 +91,13 @@ def test_to_dict_round_trips_a_custom_device():
                                             "batch_size": 1}]
     assert parse_config(config.to_dict()) == config
     assert isinstance(config, RunConfig)
+
+
+def test_the_command_line_address_applies_before_the_local_resource_check(tmp_path):
+    greedy = tmp_path / "greedy.yaml"
+    greedy.write_text("resources:\n  supernet: {cpus: 64}\n")
+    with pytest.raises(UsageError, match="resources.supernet.cpus"):
+        load_config(greedy)
+    config = load_config(greedy, ray_address="auto")
+    assert config.ray_address == "auto" and config.resources.supernet.cpus == 64
+    assert load_config(None, ray_address="auto").ray_address == "auto"
