@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         from workers.latency_tasks import measure_table_task
 
         ray.init(address=args.address, ignore_reinit_error=True)
+        if ray.cluster_resources().get(profile.resource_label, 0) == 0:
+            # An autoscaling cluster launches such a node on demand; anywhere else this would wait forever.
+            print(f"no node labelled {profile.resource_label} yet: waiting for the autoscaler to launch one "
+                  f"(Ctrl-C to stop)", file=sys.stderr)
         print(f"measuring on a Ray node labelled {profile.resource_label} ...", file=sys.stderr)
         table = ray.get(measure_table_task(space, profile, **kwargs))
     else:
