@@ -35,19 +35,12 @@ from supernet import Architecture, get_space  # noqa: E402
 from supernet.elastic import ElasticSupernet  # noqa: E402
 from supernet.sampling import PathSample  # noqa: E402
 from supernet.timm_models import build_timm_model  # noqa: E402
+from workers.latency import cpu_model  # noqa: E402
 
 DEFAULT_CASES = ("tiny:64", "imagenet:16")
 NUM_CLASSES = {"tiny": 10, "imagenet": 1000}
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _timed(fn) -> float:
@@ -164,7 +157,7 @@ def main(argv=None) -> int:
         "forward+backward (figure from the project's issue, not measured here); (c) is this project's "
         "implementation of the same all-configurations scheme, timed on this machine.",
         "",
-        f"- Machine: {_cpu_name()} ({os.cpu_count()} cores visible), {torch.get_num_threads()} torch threads, "
+        f"- Machine: {cpu_model()} ({os.cpu_count()} cores visible), {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}, {platform.system()} "
         f"{platform.machine()}.",
         f"- Repeats: median of {rows[0]['n_a']} runs for (a) and (b) (interleaved), {rows[0]['n_c']} for (c); "

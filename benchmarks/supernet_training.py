@@ -63,11 +63,6 @@ def _python(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
 
 
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def main() -> None:
@@ -98,6 +93,8 @@ def main() -> None:
     total_s = time.perf_counter() - started
 
     import torch
+
+    from workers.latency import cpu_model
 
     lines = [
         "# Supernet training on the embedded default (tiny space, digits)",
@@ -146,7 +143,7 @@ def main() -> None:
         "",
         f"Ratio of medians (defaults / tuned): **{default / tuned:.2f}x**.",
         "",
-        f"- Machine: {_cpu_name()}, {len(os.sched_getaffinity(0))} cores visible, no GPU; torch "
+        f"- Machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores visible, no GPU; torch "
         f"{torch.__version__}, Python {platform.python_version()}. Other engineers' jobs share the machine; "
         "timed runs hold `/tmp/hcn-cpu.lock`.",
         f"- Date: {datetime.date.today()}. Whole benchmark: {total_s:.0f} s.",
