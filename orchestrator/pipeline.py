@@ -419,7 +419,7 @@ class Pipeline:
         recipe = self.config.training_recipe().finetune
         res = self.config.resources.finetune
         job = FinetuneJob(self.space, self.num_classes, self.config.data, self.config.training_seed, recipe,
-                          max(1, int(res.cpus)))
+                          max(1, int(res.cpus)), use_gpu=res.gpus > 0)
         fn = trainable(job, weights["supernet"], weights["teacher"], res.cpus, res.gpus)
         storage = self.out / "tune"
         if self.resume and tune.Tuner.can_restore(storage / "finetune"):

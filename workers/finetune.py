@@ -45,12 +45,13 @@ class FinetuneJob:
     data_seed: int
     recipe: StageRecipe
     threads: int
+    use_gpu: bool = False     # train on CUDA when the trial was given a GPU
 
 
 def _save_checkpoint(model: torch.nn.Module, folder: Path, epoch: int) -> None:
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / MODEL_FILE))
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(folder / MODEL_FILE))
     (folder / PROGRESS_FILE).write_text(json.dumps({"epoch": epoch}))
 
 
@@ -83,17 +84,19 @@ def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: d
     started = process_cpu_seconds()
     configure_cpu(job.threads)
     torch.manual_seed(job.data_seed)        # augmentation draws: the same trial trains the same way
+    device = "cuda" if job.use_gpu and torch.cuda.is_available() else "cpu"
     arch = Architecture.from_string(config["arch"], job.space)
     splits = load_data(job.data, job.space.input_size, seed=job.data_seed)
-    teacher = teacher_from_weights(job.space, job.num_classes, teacher_weights)
+    teacher = teacher_from_weights(job.space, job.num_classes, teacher_weights).to(device)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        student, done = extract_subnet(supernet_from_weights(job.space, job.num_classes, supernet_weights), arch), 0
+        net = supernet_from_weights(job.space, job.num_classes, supernet_weights).to(device)
+        student, done = extract_subnet(net, arch), 0
         # w*'s BN statistics average every path; the subnet starts from its own.
         recalibrate_bn(student, make_loader(splits.train, job.recipe.batch_size, train=True, seed=job.data_seed))
     else:
         with checkpoint.as_directory() as folder:
-            student = load_checkpoint_model(folder, arch, job.num_classes)
+            student = load_checkpoint_model(folder, arch, job.num_classes).to(device)
             done = json.loads((Path(folder) / PROGRESS_FILE).read_text())["epoch"]
     student.train().requires_grad_(True)
     test_loader = make_loader(splits.test, 256, train=False)

@@ -30,10 +30,11 @@ class TrainedSupernet:
 
 
 def train_supernet_weights(space: SearchSpace, num_classes: int, data: str, data_seed: int, recipe: Recipe,
-                           seed: int, threads: int | None = None,
+                           seed: int, threads: int | None = None, use_gpu: bool = False,
                            on_epoch: Callable[[str, dict], None] = lambda stage, record: None) -> TrainedSupernet:
-    """Stage 1 (w-bar) and stage 2 (w*, multipath, distilled from w-bar) on ``data``'s train split;
-    ``on_epoch(stage, record)`` after every epoch of either stage (``stage``: "w-bar" or "w*")."""
+    """Stage 1 (w-bar) and stage 2 (w*, multipath, distilled from w-bar) on ``data``'s train split, on
+    CUDA when ``use_gpu`` and one is visible; ``on_epoch(stage, record)`` after every epoch of either stage
+    (``stage``: "w-bar" or "w*")."""
     import torch
 
     from supernet.arch import Architecture
@@ -48,7 +49,8 @@ def train_supernet_weights(space: SearchSpace, num_classes: int, data: str, data
     test = make_loader(splits.test, 256, train=False)
     teacher, heaviest_history = train_heaviest(
         space, num_classes, make_loader(splits.train, recipe.heaviest.batch_size, train=True, seed=seed),
-        recipe.heaviest, val_loader=val, on_epoch=lambda record, model: on_epoch("w-bar", record))
+        recipe.heaviest, val_loader=val, on_epoch=lambda record, model: on_epoch("w-bar", record),
+        device="cuda" if use_gpu and torch.cuda.is_available() else "cpu")
     net, supernet_history = train_supernet(
         space, teacher, make_loader(splits.train, recipe.supernet.batch_size, train=True, seed=seed + 1),
         recipe.supernet, num_classes=num_classes, val_loader=val, seed=seed,
@@ -73,4 +75,5 @@ def start_supernet_training(space: SearchSpace, num_classes: int, data: str, dat
 
     task = ray.remote(cpu_timed(train_supernet_weights)).options(
         num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0, name="train-supernet")
-    return task.remote(space, num_classes, data, data_seed, recipe, seed, max(1, int(num_cpus)), on_epoch)
+    return task.remote(space, num_classes, data, data_seed, recipe, seed, max(1, int(num_cpus)), num_gpus > 0,
+                       on_epoch)
