@@ -182,3 +182,18 @@ def test_recipes_keep_the_official_settings_and_round_trip():
         get_recipe("cifar")
     with pytest.raises(UsageError, match="epochs >= 1"):
         official.replace(heaviest={"epochs": 0})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_all_three_stages_train_on_cuda(digits):
+    data, train, val = digits
+    recipe = get_recipe("tiny")
+    teacher, _ = train_heaviest(SPACE, data.num_classes, train, recipe.heaviest.replace(epochs=1, **QUICK),
+                                val_loader=val, device="cuda")
+    net, _ = train_supernet(SPACE, teacher, train, recipe.supernet.replace(epochs=1, **QUICK),
+                            num_classes=data.num_classes, val_loader=val)
+    student = extract_subnet(net, RANDOM_PATHS[0])
+    history = finetune_subnet(student, teacher, train, recipe.finetune.replace(epochs=1, **QUICK),
+                              val_loader=val)
+    assert all(p.is_cuda for module in (teacher, net, student) for p in module.parameters())
+    assert np.isfinite(history[-1]["train_loss"]) and 0.0 <= evaluate(student, val) <= 100.0
