@@ -196,6 +196,13 @@ class RunConfig:
         return tuple(d.name for d in self.devices)
 
     @property
+    def local_cpus(self) -> int:
+        """CPUs of a local Ray: ``ray.num_cpus``, else every CPU this process may use."""
+        import os
+
+        return self.ray_num_cpus or len(os.sched_getaffinity(0))
+
+    @property
     def dataset(self) -> str:
         """The data set's kind (``digits``, ``cifar10``, ...): part of registered model names."""
         return self.data.partition(":")[0]
@@ -401,9 +408,7 @@ def _check_requests(config: RunConfig) -> None:
     that would wait forever, so it is refused here. A cluster's autoscaler decides for itself."""
     if config.ray_address is not None:
         return
-    import os
-
-    cpus = config.ray_num_cpus or len(os.sched_getaffinity(0))
+    cpus = config.local_cpus
     for name in _fields(ResourceRequests):
         req: Resources = getattr(config.resources, name)
         if req.cpus > cpus:

@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -105,6 +104,7 @@ class Pipeline:
         self.reused: list[str] = []
         self.space = config.space()
         self.tables: dict = {}
+        self.latency_models: dict = {}      # device -> formula (3) of its table (solvers.ResourceModel)
         self.table_hashes: dict[str, str] = {}
         self.supernet_run_id = ""
         self.supernet_top1: dict[str, float] = {}
@@ -113,12 +113,14 @@ class Pipeline:
 
     # --- the whole run ---------------------------------------------------------------------------
     def run(self) -> Path:
+        from workers.counts import count_models
         from supernet.data import load_data
 
         started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
         self.splits = load_data(self.config.data, self.space.input_size, seed=self.config.training_seed)
         self.num_classes = self.splits.num_classes
+        self.counts = count_models(self.space, self.num_classes)
         self._start_ray()
         self.tracker = Tracker(self.config.tracking_uri, self.config.experiment, self.config.artifact_root)
         self._open_state()
@@ -153,7 +155,7 @@ class Pipeline:
         if self.config.ray_address:
             ray.init(address=self.config.ray_address, runtime_env=quiet)
         else:
-            ray.init(num_cpus=self.config.ray_num_cpus or len(os.sched_getaffinity(0)),
+            ray.init(num_cpus=self.config.local_cpus,
                      resources={d.resource_label: 1 for d in self.config.devices},
                      include_dashboard=False, runtime_env=quiet)
 
@@ -181,7 +183,7 @@ class Pipeline:
         """Measured one device at a time (on one machine every device label is on the same node)."""
         import ray
 
-        from workers.latency import measure_table, table_visits
+        from workers.latency import fingerprint, measure_table, table_visits
         from workers.latency_table import LatencyTable
         from workers.latency_tasks import on_device
         from workers.monitoring import cpu_timed, start_board
@@ -189,6 +191,9 @@ class Pipeline:
         for profile in self.config.devices:
             inputs = {"space": self.space.hash, "profile": profile.to_dict(),
                       "protocol": self.config.latency_protocol, "num_classes": self.num_classes}
+            if self.config.ray_address is None:
+                # Measured here: another CPU, torch or Python must not reuse this machine's table.
+                inputs["machine"] = fingerprint(profile)
             key = content_hash(inputs)
             path = self.cache / "tables" / f"{profile.name}-{key}" / "table.json"
             manifest = _read_manifest(path.parent / "manifest.json")
@@ -221,6 +226,7 @@ class Pipeline:
             if not manifest:
                 _write_manifest(path.parent / "manifest.json", {"run_id": run_id, "key": key, "inputs": inputs})
             self.tables[profile.name] = table
+            self.latency_models[profile.name] = model
             self.table_hashes[profile.name] = table.content_hash
             self.costs.append(StageCost(f"latency table {profile.name}", time.perf_counter() - tic, cpu,
                                         reused=bool(manifest), note=f"{len(table.entries)} entries"))
@@ -278,30 +284,19 @@ class Pipeline:
         return weights
 
     # --- 3. targets ------------------------------------------------------------------------------
-    def _counts(self) -> dict:
-        """Exact parameter and MAC counts in formula (3) form."""
-        from solvers import ResourceModel
-        from supernet.costs import mac_costs, param_costs
-
-        return {name: ResourceModel(name, *fn(self.space, self.num_classes), self.space.min_depth)
-                for name, fn in (("params", param_costs), ("macs", mac_costs))}
-
     def _constraints(self, device: str, target_ms: float) -> list:
         from solvers import Constraint
+        from workers.counts import count_constraints
 
-        constraints = [Constraint(self.tables[device].resource_model(self.space), target_ms)]
-        counts = self._counts()
-        for name, bound in (("params", self.config.max_params), ("macs", self.config.max_macs)):
-            if bound is not None:
-                constraints.append(Constraint(counts[name], bound))
-        return constraints
+        return [Constraint(self.latency_models[device], target_ms),
+                *count_constraints(self.counts, self.config.max_params, self.config.max_macs)]
 
     def _targets(self) -> None:
         from solvers import ConstraintSet, InfeasibleConstraintError, feasible_architecture
 
         for device in self.config.device_names:
             spec = self.config.targets[device]
-            model = self.tables[device].resource_model(self.space)
+            model = self.latency_models[device]
             if spec.auto:
                 least, largest = model.least(), model.largest()
                 values = [float(f"{least + (largest - least) * i / (spec.auto + 1):.3g}")
@@ -368,9 +363,9 @@ class Pipeline:
     def _log_search(self, member: Member, outcome) -> None:
         arch = outcome.arch
         one_hot = arch.to_one_hot()
-        resources = self._counts()
+        resources = self.counts
         member.arch = str(arch)
-        member.predicted_ms = self.tables[member.device].predict(arch)
+        member.predicted_ms = self.latency_models[member.device].evaluate(*one_hot)
         member.params = round(resources["params"].evaluate(*one_hot))
         member.macs = round(resources["macs"].evaluate(*one_hot))
         request, result = outcome.request, outcome.result

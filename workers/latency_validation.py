@@ -14,12 +14,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from solvers.resources import ResourceModel
 from supernet.arch import Architecture
-from supernet.costs import mac_costs, param_costs
 from supernet.errors import UsageError
 from supernet.space import SearchSpace
 
+from .counts import count_models
 from .latency import Protocol, ProgressFn, disturbance, fingerprint, measure_networks
 from .latency_table import LatencyTable
 
@@ -121,8 +120,8 @@ def validate_table(table: LatencyTable, samples: int, passes: int = 3,
             measured[p, i] = timing.latency_ms(protocol.run_quantile)
             spread[p, i] = timing.spread_ms()
     predicted = np.array([table.predict(a) for a in archs])
-    params = ResourceModel("params", *param_costs(space, table.num_classes), space.min_depth)
-    macs = ResourceModel("macs", *mac_costs(space, table.num_classes), space.min_depth)
+    counts = count_models(space, table.num_classes)
+    params, macs = counts["params"], counts["macs"]
     one_hot = [a.to_one_hot() for a in archs]
     frame = pd.DataFrame({
         "arch": [str(a) for a in archs],
