@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from solvers import Constraint, InfeasibleConstraintError, ResourceModel
+    from solvers import Constraint, InfeasibleConstraintError
     from supernet.checkpoints import load_supernet, read_sidecar
-    from supernet.costs import mac_costs, param_costs
+    from workers.counts import count_constraints, count_models
     from supernet.data import load_data
     from supernet.errors import UsageError
     from supernet.training import configure_cpu
@@ -63,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     meta = read_sidecar(path, space, "supernet")
     configure_cpu(args.threads)
     net, _ = load_supernet(path, space)
+    for table in tables:    # the classifier is part of the table's constant
+        if table.num_classes != net.num_classes:
+            raise UsageError(f"the {table.device_name} table was measured with a {table.num_classes}-class "
+                             f"classifier, the supernet has {net.num_classes}; measure it with "
+                             f"'hardcore-nas lut --device {table.device_name} --space {space.name} "
+                             f"--num-classes {net.num_classes}'")
     data = args.data or meta.get("data", "digits")
     splits = load_data(data, space.input_size, seed=meta.get("seed", 0))
     if splits.num_classes != net.num_classes:
@@ -70,11 +76,8 @@ def run(args: argparse.Namespace) -> int:
                          f"give the data it was trained on")
 
     constraints = [Constraint(t.resource_model(space), target) for t, target in zip(tables, args.target_ms)]
-    counts = {name: ResourceModel(name, *fn(space, net.num_classes), space.min_depth)
-              for name, fn in (("params", param_costs), ("macs", mac_costs))}
-    for name, bound in (("params", args.max_params), ("macs", args.max_macs)):
-        if bound is not None:
-            constraints.append(Constraint(counts[name], bound))
+    counts = count_models(space, net.num_classes)
+    constraints += count_constraints(counts, args.max_params, args.max_macs)
     request = SearchRequest("search", tuple(constraints), args.steps, args.batch_size, args.seed,
                             {"gamma_max": args.gamma, "momentum": args.momentum})
     gradients = ShardGradients(net, splits.val)

@@ -54,3 +54,13 @@ def test_tables_and_targets_must_pair_up(cached, capsys):
     code = main(["search", "--supernet", str(supernet), "--lut", str(table), "--lut", str(table),
                  "--target-ms", "5"])
     assert code == 2 and "one --target-ms per --lut" in capsys.readouterr().err
+
+
+def test_a_table_measured_for_another_classifier_is_refused(cached, capsys, tmp_path):
+    import dataclasses
+
+    supernet, table = cached
+    other = dataclasses.replace(load_table(table), num_classes=100).save(tmp_path / "table.json")
+    assert main(["search", "--supernet", str(supernet), "--lut", str(other), "--target-ms", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "100-class classifier" in err[0] and "--num-classes 10" in err[0]
