@@ -13,6 +13,8 @@ from typing import Callable, Iterator, NamedTuple
 
 from timm.layers import make_divisible
 
+from .errors import UsageError
+
 __all__ = [
     "BlockConfig", "StageSpec", "BlockSlot", "SearchSpace",
     "register_space", "get_space", "list_spaces", "mid_channels", "se_channels",
@@ -199,7 +201,7 @@ class SearchSpace:
     def scaled(self, width_multiplier: float) -> "SearchSpace":
         """The same space with every channel count (but the head) scaled and made divisible by 8."""
         if width_multiplier <= 0:
-            raise ValueError(f"width multiplier must be positive, got {width_multiplier}")
+            raise UsageError(f"width multiplier must be positive, got {width_multiplier}")
         m = width_multiplier / self.width_multiplier
 
         def r(c: int) -> int:
@@ -235,7 +237,7 @@ def list_spaces() -> list[str]:
 def get_space(name: str, width_multiplier: float = 1.0) -> SearchSpace:
     """A preset by name, optionally width-scaled."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown search space {name!r}; choose one of {', '.join(list_spaces())}")
+        raise UsageError(f"unknown search space {name!r}; choose one of {', '.join(list_spaces())}")
     space = _REGISTRY[name]()
     return space if width_multiplier == 1.0 else space.scaled(width_multiplier)
 

@@ -35,6 +35,8 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, 
 EpochCallback = Callable[[dict, nn.Module], None]
 Metrics = Callable[[nn.Module], "dict[str, float]"]
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+MALLOC_MMAP_THRESHOLD = 32 << 20    # bytes: larger blocks come from mmap, smaller from the heap
+MALLOC_TRIM_THRESHOLD = 1 << 30     # bytes of free heap top glibc keeps instead of returning them
 
 
 def configure_cpu(num_threads: int | None = None) -> int:
@@ -52,8 +54,8 @@ def configure_cpu(num_threads: int | None = None) -> int:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: nothing to tune
         return n
-    libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+    libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)
     return n
 
 

@@ -33,7 +33,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from supernet.arch import Architecture
+from supernet.errors import UsageError
 from supernet.space import SearchSpace, StageSpec, block_key
+from supernet.training import MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD
 
 from .devices import DeviceProfile
 from .latency_table import EntryStats, LatencyTable
@@ -48,8 +50,8 @@ ProgressFn = Callable[[int], None]
 # the first model of a process slower than the next), a large trim threshold keeps the heap in place.
 PROCESS_ENV = {
     "THP_MEM_ALLOC_ENABLE": "1",
-    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_MMAP_THRESHOLD_": str(MALLOC_MMAP_THRESHOLD),
+    "MALLOC_TRIM_THRESHOLD_": str(MALLOC_TRIM_THRESHOLD),
 }
 
 
@@ -72,15 +74,15 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if not 0 < self.run_quantile < 1:
-            raise ValueError(f"protocol run_quantile must lie in (0, 1), got {self.run_quantile!r}")
+            raise UsageError(f"protocol run_quantile must lie in (0, 1), got {self.run_quantile!r}")
         if not self.max_other_cores > 0:
-            raise ValueError(f"protocol max_other_cores must be positive, got {self.max_other_cores!r}")
+            raise UsageError(f"protocol max_other_cores must be positive, got {self.max_other_cores!r}")
         for name, value in asdict(self).items():
             if name in ("run_quantile", "max_other_cores"):
                 continue
             least = 0 if name in ("warmup", "rewarm", "redo_limit") else 1
             if not isinstance(value, int) or value < least:
-                raise ValueError(f"protocol {name} must be an integer >= {least}, got {value!r}")
+                raise UsageError(f"protocol {name} must be an integer >= {least}, got {value!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "Protocol":
@@ -386,14 +388,15 @@ def _run_batch(space: SearchSpace, archs: Sequence[Architecture], profile: Devic
     with tempfile.TemporaryDirectory(prefix="hcn-latency-") as tmp:
         req_path, out_path = Path(tmp, "request.json"), Path(tmp, "result.json")
         req_path.write_text(json.dumps(request))
-        proc = subprocess.Popen([sys.executable, "-m", "workers.latency", str(req_path), str(out_path)],
-                                env=_child_env(profile), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        for _ in proc.stdout:
-            progress(1)
-        stderr = proc.stderr.read()
-        if proc.wait() != 0:
-            raise RuntimeError(f"latency worker process failed:\n{stderr[-4000:]}")
+        # stderr to a file: a pipe read only after stdout could fill up and block the child.
+        with open(Path(tmp, "stderr.txt"), "w+") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "workers.latency", str(req_path), str(out_path)],
+                                    env=_child_env(profile), stdout=subprocess.PIPE, stderr=err, text=True)
+            for _ in proc.stdout:
+                progress(1)
+            if proc.wait() != 0:
+                err.seek(0)
+                raise RuntimeError(f"latency worker process failed:\n{err.read()[-4000:]}")
         result = json.loads(out_path.read_text())
     return [NetworkTiming(**t) for t in result]
 

@@ -34,12 +34,7 @@ def protocol_from_args(args: argparse.Namespace):
 
     overrides = {k: getattr(args, k) for k in ("contexts", "repeats")
                  if getattr(args, k, None) is not None}
-    try:
-        return replace(Protocol(), **overrides)
-    except ValueError as exc:
-        from supernet.errors import UsageError
-
-        raise UsageError(str(exc)) from None
+    return replace(Protocol(), **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,16 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from supernet.errors import UsageError
     from supernet.space import get_space
     from workers.devices import get_profile
     from workers.latency import measure_table, table_visits
 
     profile = get_profile(args.device)
-    try:
-        space = get_space(args.space, args.width_multiplier)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    space = get_space(args.space, args.width_multiplier)
     protocol = protocol_from_args(args)
     out = Path(args.out or f"runs/lut/{space.name}_{profile.name}.json")
     kwargs = dict(protocol=protocol, num_classes=args.num_classes, seed=args.seed)

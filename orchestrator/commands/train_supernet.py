@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from supernet.space import get_space
     from supernet.training import configure_cpu
 
-    try:
-        space = get_space(args.space, args.width_multiplier)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    space = get_space(args.space, args.width_multiplier)
     if args.random_subnets < 0:
         raise UsageError(f"--random-subnets must be >= 0, got {args.random_subnets}")
     recipe = get_recipe(args.recipe or (args.space if args.space in list_recipes() else "tiny"))
