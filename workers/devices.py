@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 
 from supernet.errors import UsageError
 
-__all__ = ["BACKENDS", "DeviceProfile", "BUILTIN_PROFILES", "get_profile", "load_profiles"]
+__all__ = ["BACKENDS", "DeviceProfile", "BUILTIN_PROFILES", "get_profile"]
 
 BACKENDS = ("torch-cpu", "torch-cuda")
 
@@ -82,14 +82,3 @@ def get_profile(spec: str | dict | DeviceProfile) -> DeviceProfile:
         raise UsageError(f"unknown device {spec!r}; built-in devices: {', '.join(BUILTIN_PROFILES)} "
                          f"(or define one with name, backend, threads, batch_size)")
     return BUILTIN_PROFILES[spec]
-
-
-def load_profiles(config: list | dict) -> dict[str, DeviceProfile]:
-    """Profiles from a YAML-style list whose items are built-in names or mappings, keyed by name."""
-    items = config if isinstance(config, list) else [config]
-    profiles = [get_profile(item) for item in items]
-    names = [p.name for p in profiles]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise UsageError(f"device names must be unique; repeated: {', '.join(duplicates)}")
-    return {p.name: p for p in profiles}

@@ -56,6 +56,7 @@ def test_another_recipe_starts_from_its_own_settings():
     ({"devices": ["cpu-bs1"], "targets": {"cpu-bs9": [1.0]}}, "targets.cpu-bs9"),
     ({"devices": ["cpu-bs1", "cpu-bs8"], "targets": {"cpu-bs1": [1.0]}}, "targets.cpu-bs8"),
     ({"devices": ["tpu"]}, "devices[0]"),
+    ({"devices": ["cpu-bs1", "cpu-bs1"]}, "distinct device names"),
     ({"space": {"preset": "huge"}}, "space.preset"),
     ({"data": "mnist"}, "data"),
     ({"training": {"heaviest": {"epochs": 0}}}, "training.heaviest"),

@@ -6,7 +6,7 @@ from orchestrator.cli import main
 from supernet.arch import Architecture
 from supernet.errors import UsageError
 from supernet.space import block_key, get_space
-from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile, load_profiles
+from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile
 from workers.latency import Protocol, measure_networks, measure_table, probe_architectures
 from workers.latency_table import LatencyTable
 from workers.latency_validation import agreement
@@ -25,17 +25,16 @@ def test_builtin_profiles_and_labels():
         "device:cpu-bs1", "device:cpu-bs8", "device:cuda-bs64"}
 
 
-def test_profiles_from_config():
-    profiles = load_profiles(["cpu-bs1", {"name": "cpu-bs4", "threads": 2, "batch_size": 4}])
-    assert list(profiles) == ["cpu-bs1", "cpu-bs4"]
-    assert profiles["cpu-bs4"] == DeviceProfile.from_dict(profiles["cpu-bs4"].to_dict())
+def test_profiles_from_config_mappings():
+    profile = get_profile({"name": "cpu-bs4", "threads": 2, "batch_size": 4})
+    assert profile == DeviceProfile("cpu-bs4", "torch-cpu", 2, 4)
+    assert profile == DeviceProfile.from_dict(profile.to_dict())
     for bad, match in [({"name": "x", "thread": 1}, "unknown keys"),
                        ({"name": "x", "backend": "tpu"}, "backend"),
                        ({"name": "x", "batch_size": 0}, "batch_size"),
-                       ({"threads": 1}, "needs a 'name'"),
-                       (["cpu-bs1", "cpu-bs1"], "unique")]:
+                       ({"threads": 1}, "needs a 'name'")]:
         with pytest.raises(UsageError, match=match):
-            load_profiles(bad)
+            get_profile(bad)
 
 
 # --- probe design and figures ------------------------------------------------------------------
