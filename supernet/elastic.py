@@ -450,17 +450,18 @@ class ElasticSupernet(nn.Module):
             loss = F.cross_entropy(logits, y)
             grads = torch.autograd.grad(loss, block_out + stage_out)
         with torch.no_grad():
-            g_alpha = torch.zeros(sp.num_stages, sp.max_depth, sp.num_configs, dtype=torch.float64)
-            g_beta = torch.zeros(sp.num_stages, len(sp.depths), dtype=torch.float64)
+            # Filled on the input's device and copied to the host once (no sync per block).
+            g_alpha = x.new_zeros(sp.num_stages, sp.max_depth, sp.num_configs, dtype=torch.float64)
+            g_beta = x.new_zeros(sp.num_stages, len(sp.depths), dtype=torch.float64)
             k = 0
             for s, stage in enumerate(self.stages):
                 for b, block in enumerate(stage):
-                    g_alpha[s, b] = block.config_gradients(grads[k], block_pieces[k]).cpu()
+                    g_alpha[s, b] = block.config_gradients(grads[k], block_pieces[k])
                     k += 1
                 g_stage = grads[len(block_out) + s]
                 for j, part in enumerate(stage_parts[s]):
-                    g_beta[s, j] = (g_stage.double() * part.detach().double()).sum().cpu()
-        out = (g_alpha.numpy(), g_beta.numpy())
+                    g_beta[s, j] = (g_stage.double() * part.detach().double()).sum()
+        out = (g_alpha.cpu().numpy(), g_beta.cpu().numpy())
         if return_stats:
             correct = int((logits.argmax(-1) == y).sum())
             return (*out, {"loss": float(loss.detach()), "correct": correct})

@@ -106,8 +106,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
         for images, targets in bar:
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             loss, logits = loss_fn(model, images, targets)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch + 1}")
+            value = loss.item()     # the step's one host sync (the progress bar shows it anyway)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{desc}: loss became {value} at epoch {epoch + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -116,7 +117,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
             if ema is not None:
                 ema.update(model, step=updates)
             n = len(targets)
-            total_loss += loss.item() * n
+            total_loss += value * n
             correct += (logits.argmax(-1) == targets).sum().item()
             seen += n
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", top1=f"{100.0 * correct / seen:.1f}")

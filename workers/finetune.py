@@ -90,8 +90,10 @@ def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: d
     teacher = teacher_from_weights(job.space, job.num_classes, teacher_weights).to(device)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        net = supernet_from_weights(job.space, job.num_classes, supernet_weights).to(device)
-        student, done = extract_subnet(net, arch), 0
+        # Sliced on the CPU: only the subnet goes to the device, not the whole of w*.
+        net = supernet_from_weights(job.space, job.num_classes, supernet_weights)
+        student, done = extract_subnet(net, arch).to(device), 0
+        del net
         # w*'s BN statistics average every path; the subnet starts from its own.
         recalibrate_bn(student, make_loader(splits.train, job.recipe.batch_size, train=True, seed=job.data_seed))
     else:
