@@ -35,10 +35,9 @@ from supernet import Architecture, get_space  # noqa: E402
 from supernet.elastic import ElasticSupernet  # noqa: E402
 from supernet.sampling import PathSample  # noqa: E402
 from supernet.timm_models import build_timm_model  # noqa: E402
-from workers.latency import cpu_model  # noqa: E402
+from workers.latency import cpu_model, default_num_classes  # noqa: E402
 
 DEFAULT_CASES = ("tiny:64", "imagenet:16")
-NUM_CLASSES = {"tiny": 10, "imagenet": 1000}
 
 
 
@@ -51,7 +50,7 @@ def _timed(fn) -> float:
 
 def run_case(space_name: str, batch: int, repeats: int, reference_repeats: int, seed: int) -> dict:
     sp = get_space(space_name)
-    nc = NUM_CLASSES.get(space_name, 10)
+    nc = default_num_classes(sp)
     torch.manual_seed(seed)
     heavy = build_timm_model(Architecture.heaviest(sp), nc).train()
     net = ElasticSupernet(sp, nc)
