@@ -75,7 +75,12 @@ def _report(metrics: dict, model: torch.nn.Module, epoch: int) -> None:
 def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: dict[str, np.ndarray],
                    teacher_weights: dict[str, np.ndarray]) -> None:
     """The trial body: ``config["arch"]`` is the architecture's timm string."""
+    import logging
+
     from ray import tune
+
+    # One "Checkpoint successfully created" line per epoch and trial would bury the run's progress bars.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
     from supernet.data import load_data, make_loader
     from supernet.extract import extract_subnet
