@@ -2,7 +2,9 @@
 Model Registry entries of the family.
 
 Runs are written through an explicit :class:`mlflow.MlflowClient` with run ids (no global "active run"
-stack), so stages and threads cannot log into each other's runs. Registered models are named
+stack), so stages and threads cannot log into each other's runs. The one exception is
+:meth:`Tracker.log_model`: MLflow logs models only into an active run, so it opens the member's run
+around that call (MLflow keeps the active run per thread). Registered models are named
 ``hardcore-nas-<dataset>-<device>``; each family member is a version with an alias per target
 (:func:`target_alias`) and tags that say what it is and how it measured.
 """
