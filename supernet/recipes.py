@@ -21,7 +21,9 @@ class StageRecipe:
     code's timm did). ``ema_decay`` 0 turns the weight EMA off; when on, the stage ends with the EMA
     weights. The loss is CE(``label_smoothing``) + ``kd_weight`` * (stage-wise feature MSE /
     ``feature_kd_divisor`` + KL(teacher || student)); no teacher term when ``kd_weight`` is 0 and no
-    feature term when ``feature_kd_divisor`` is None.
+    feature term when ``feature_kd_divisor`` is None. ``taylor_batches`` (supernet stage only): batches of
+    training data whose gradients order w-bar's expansion channels by Taylor importance before w* is
+    initialised from it (``supernet.channels``); 0 keeps timm's order.
     """
     epochs: int
     batch_size: int
@@ -42,6 +44,7 @@ class StageRecipe:
     drop_path_rate: float = 0.0
     kd_weight: float = 0.0
     feature_kd_divisor: float | None = None
+    taylor_batches: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -49,6 +52,8 @@ class StageRecipe:
                              f"{self.batch_size}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.taylor_batches < 0:
+            raise UsageError(f"taylor_batches must be >= 0, got {self.taylor_batches}")
 
     def replace(self, **changes) -> "StageRecipe":
         return dataclasses.replace(self, **changes)
@@ -77,8 +82,9 @@ def _imagenet() -> Recipe:
         name="imagenet",
         heaviest=StageRecipe(epochs=300, batch_size=256, lr=0.128, sched="step", decay_epochs=2.4,
                              decay_rate=0.97, warmup_lr=1e-6, drop_rate=0.3, drop_path_rate=0.2),
+        # Taylor ordering on 10% of the 1.28M training images, as the official reorganize_channels.
         supernet=StageRecipe(epochs=100, cooldown_epochs=10, batch_size=200, lr=0.0128,
-                             kd_weight=1.0, feature_kd_divisor=50.0),
+                             kd_weight=1.0, feature_kd_divisor=50.0, taylor_batches=640),
         # The official code forces label smoothing to 0 when distilling the fine-tuned child.
         finetune=StageRecipe(epochs=50, cooldown_epochs=10, batch_size=128, lr=0.00128,
                              label_smoothing=0.0, kd_weight=2.0),
@@ -91,8 +97,9 @@ def _tiny() -> Recipe:
         name="tiny",
         heaviest=StageRecipe(epochs=12, batch_size=64, lr=0.1, warmup_epochs=1, warmup_lr=1e-3,
                              ema_decay=0.98, drop_rate=0.2, drop_path_rate=0.05),
+        # Taylor ordering on 2 batches (~10% of the digits training split): benchmarks/results/channel_order.md
         supernet=StageRecipe(epochs=25, batch_size=64, lr=0.1, warmup_epochs=1, warmup_lr=1e-3,
-                             ema_decay=0.98, kd_weight=1.0, feature_kd_divisor=50.0),
+                             ema_decay=0.98, kd_weight=1.0, feature_kd_divisor=50.0, taylor_batches=2),
         finetune=StageRecipe(epochs=5, batch_size=64, lr=0.01, warmup_epochs=0, label_smoothing=0.0,
                              ema_decay=0.0, kd_weight=2.0),
     )

@@ -7,6 +7,7 @@ Accuracies are top-1 in percent.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
 import os
 from typing import Callable
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .arch import Architecture
+from .channels import reorder_channels
 from .elastic import ElasticSupernet, timm_features
 from .recipes import StageRecipe
 from .sampling import PathSample
@@ -224,6 +226,9 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
     teacher w-bar (set to eval mode without gradients). Trains on the teacher's device. Per-epoch
     metrics: val top-1 of the heaviest and lightest paths.
     """
+    if recipe.taylor_batches:
+        # Function-preserving: the teacher computes the same, with its most important channels first.
+        reorder_channels(teacher, space, itertools.islice(train_loader, recipe.taylor_batches))
     net = ElasticSupernet(space, num_classes, drop_rate=recipe.drop_rate).to(_device_of(teacher))
     net.load_heaviest(teacher)
     teacher = teacher.eval().requires_grad_(False)

@@ -173,6 +173,7 @@ def test_recipes_keep_the_official_settings_and_round_trip():
     assert (official.heaviest.drop_rate, official.heaviest.drop_path_rate) == (0.3, 0.2)
     assert (official.supernet.epochs, official.supernet.cooldown_epochs, official.supernet.lr) == (100, 10, 0.0128)
     assert (official.supernet.kd_weight, official.supernet.feature_kd_divisor) == (1.0, 50.0)
+    assert official.supernet.taylor_batches == 640        # 10% of ImageNet's training images
     assert (official.finetune.epochs, official.finetune.lr, official.finetune.kd_weight) == (50, 0.00128, 2.0)
     for stage in (official.heaviest, official.supernet, official.finetune):
         assert (stage.opt, stage.weight_decay, stage.ema_decay) == ("sgd", 1e-5, 0.999)
@@ -182,6 +183,8 @@ def test_recipes_keep_the_official_settings_and_round_trip():
         get_recipe("cifar")
     with pytest.raises(UsageError, match="epochs >= 1"):
         official.replace(heaviest={"epochs": 0})
+    with pytest.raises(UsageError, match="taylor_batches"):
+        official.replace(supernet={"taylor_batches": -1})
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
