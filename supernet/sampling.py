@@ -25,8 +25,9 @@ __all__ = ["PathSample"]
 
 
 def _as_probabilities(p, shape: tuple[int, ...], name: str) -> torch.Tensor:
+    values = p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p
     # A copy: Ray hands arrays over read-only, which torch warns about (and the array is small).
-    t = torch.as_tensor(np.array(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64))
+    t = torch.as_tensor(np.array(values, dtype=np.float64))
     if tuple(t.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
     if not torch.isfinite(t).all() or (t < 0).any():
