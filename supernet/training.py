@@ -31,7 +31,8 @@ from .space import SearchSpace
 from .timm_models import build_timm_model
 
 __all__ = ["LossFn", "EpochCallback", "configure_cpu", "fit", "train_heaviest", "train_supernet",
-           "finetune_subnet", "evaluate", "evaluate_architecture", "distillation_loss", "recalibrate_bn"]
+           "finetune_subnet", "evaluate", "evaluate_architecture", "distillation_loss", "recalibrate_bn",
+           "training_device"]
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 EpochCallback = Callable[[dict, nn.Module], None]
@@ -140,6 +141,11 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
 
 def _quiet() -> bool:
     return os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+
+
+def training_device(use_gpu: bool) -> str:
+    """``cuda`` when the work was given a GPU and torch sees one, else ``cpu``."""
+    return "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
 
 
 def _device_of(model: nn.Module) -> torch.device:

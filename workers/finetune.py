@@ -79,17 +79,17 @@ def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: d
 
     from ray import tune
 
-    # One "Checkpoint successfully created" line per epoch and trial would bury the run's progress bars.
-    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
-
     from supernet.data import load_data, make_loader
     from supernet.extract import extract_subnet
-    from supernet.training import configure_cpu, evaluate, finetune_subnet, recalibrate_bn
+    from supernet.training import configure_cpu, evaluate, finetune_subnet, recalibrate_bn, training_device
+
+    # One "Checkpoint successfully created" line per epoch and trial would bury the run's progress bars.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
     started = process_cpu_seconds()
     configure_cpu(job.threads)
     torch.manual_seed(job.data_seed)        # augmentation draws: the same trial trains the same way
-    device = "cuda" if job.use_gpu and torch.cuda.is_available() else "cpu"
+    device = training_device(job.use_gpu)
     arch = Architecture.from_string(config["arch"], job.space)
     splits = load_data(job.data, job.space.input_size, seed=job.data_seed)
     teacher = teacher_from_weights(job.space, job.num_classes, teacher_weights).to(device)

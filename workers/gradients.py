@@ -124,13 +124,13 @@ class GradientWorker:
     def __init__(self, space: SearchSpace, num_classes: int, weights: dict[str, np.ndarray], data: str,
                  data_seed: int, shard: int, num_shards: int, threads: int, use_gpu: bool):
         from supernet.data import load_data
-        from supernet.training import configure_cpu
+        from supernet.training import configure_cpu, training_device
 
         configure_cpu(threads)
         val = load_data(data, space.input_size, seed=data_seed).val
         subset = torch.utils.data.Subset(val, shard_indices(len(val), shard, num_shards).tolist())
-        device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-        self.gradients = ShardGradients(supernet_from_weights(space, num_classes, weights), subset, device)
+        self.gradients = ShardGradients(supernet_from_weights(space, num_classes, weights), subset,
+                                        training_device(use_gpu))
         self.started = process_cpu_seconds()
 
     def gradient(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> GradientPart:

@@ -40,7 +40,7 @@ def train_supernet_weights(space: SearchSpace, num_classes: int, data: str, data
     from supernet.arch import Architecture
     from supernet.data import load_data, make_loader
     from supernet.training import (configure_cpu, evaluate, evaluate_architecture, train_heaviest,
-                                   train_supernet)
+                                   train_supernet, training_device)
 
     configure_cpu(threads)
     torch.manual_seed(seed)
@@ -50,7 +50,7 @@ def train_supernet_weights(space: SearchSpace, num_classes: int, data: str, data
     teacher, heaviest_history = train_heaviest(
         space, num_classes, make_loader(splits.train, recipe.heaviest.batch_size, train=True, seed=seed),
         recipe.heaviest, val_loader=val, on_epoch=lambda record, model: on_epoch("w-bar", record),
-        device="cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+        device=training_device(use_gpu))
     net, supernet_history = train_supernet(
         space, teacher, make_loader(splits.train, recipe.supernet.batch_size, train=True, seed=seed + 1),
         recipe.supernet, num_classes=num_classes, val_loader=val, seed=seed,
