@@ -43,16 +43,16 @@ def taylor_importance(model: MobileNetV3, space: SearchSpace, batches: Iterable
         w.requires_grad_(True)
     grads = [torch.zeros_like(w) for w in params]
     device = params[0].device
-    for images, targets in batches:
-        loss = F.cross_entropy(model(images.to(device)), targets.to(device))
-        for total, g in zip(grads, torch.autograd.grad(loss, params)):
-            total += g
+    with torch.enable_grad():       # also when called under no_grad
+        for images, targets in batches:
+            loss = F.cross_entropy(model(images.to(device)), targets.to(device))
+            for total, g in zip(grads, torch.autograd.grad(loss, params)):
+                total += g
     model.train(was_training)
     for w, flag in zip(params, needed_grad):
         w.requires_grad_(flag)
-    result, it = [], iter(zip(params, grads))
-    for _ in blocks:
-        (pw, g_pw), (dw, g_dw), (expand, g_expand), (reduce, g_reduce) = (next(it) for _ in range(4))
+    result, per_block = [], [grads[i:i + 4] for i in range(0, len(grads), 4)]
+    for (pw, dw, expand, reduce), (g_pw, g_dw, g_expand, g_reduce) in zip(weights, per_block):
         mid = _filter_sum(pw * g_pw) + _filter_sum(dw * g_dw) + _filter_sum(expand * g_expand)
         result.append((mid.detach(), _filter_sum(reduce * g_reduce).detach()))
     return result
@@ -64,12 +64,16 @@ def _permute_bn(bn: nn.BatchNorm2d, order: torch.Tensor) -> None:
         t.copy_(t[order])
 
 
-@torch.no_grad()
 def reorder_channels(model: MobileNetV3, space: SearchSpace, batches: Iterable) -> MobileNetV3:
     """Sort every searched block's mid and SE channels of the heaviest network ``model`` (in place) by
     :func:`taylor_importance` over ``batches``; the network's function is unchanged."""
-    with torch.enable_grad():
-        importance = taylor_importance(model, space, batches)
+    importance = taylor_importance(model, space, batches)
+    with torch.no_grad():
+        _permute_channels(model, space, importance)
+    return model
+
+
+def _permute_channels(model: MobileNetV3, space: SearchSpace, importance: list) -> None:
     for block, (mid_score, se_score) in zip(_searched_blocks(model, space), importance):
         mid = torch.argsort(mid_score, descending=True)
         block.conv_pw.weight.copy_(block.conv_pw.weight[mid])
@@ -82,4 +86,3 @@ def reorder_channels(model: MobileNetV3, space: SearchSpace, batches: Iterable) 
         se.conv_expand.weight.copy_(se.conv_expand.weight[mid][:, se_order])
         se.conv_expand.bias.copy_(se.conv_expand.bias[mid])
         block.conv_pwl.weight.copy_(block.conv_pwl.weight[:, mid])
-    return model
