@@ -40,8 +40,6 @@ from workers.latency import cpu_model, default_num_classes  # noqa: E402
 DEFAULT_CASES = ("tiny:64", "imagenet:16")
 
 
-
-
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()

@@ -113,8 +113,8 @@ class Pipeline:
 
     # --- the whole run ---------------------------------------------------------------------------
     def run(self) -> Path:
-        from workers.counts import count_models
         from supernet.data import load_data
+        from workers.counts import count_models
 
         started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
@@ -363,11 +363,10 @@ class Pipeline:
     def _log_search(self, member: Member, outcome) -> None:
         arch = outcome.arch
         one_hot = arch.to_one_hot()
-        resources = self.counts
         member.arch = str(arch)
         member.predicted_ms = self.latency_models[member.device].evaluate(*one_hot)
-        member.params = round(resources["params"].evaluate(*one_hot))
-        member.macs = round(resources["macs"].evaluate(*one_hot))
+        member.params = round(self.counts["params"].evaluate(*one_hot))
+        member.macs = round(self.counts["macs"].evaluate(*one_hot))
         request, result = outcome.request, outcome.result
         run_id = self.tracker.child(
             f"search {member.key}",

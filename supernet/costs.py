@@ -69,4 +69,3 @@ def param_costs(space: SearchSpace, num_classes: int) -> tuple[np.ndarray, float
 def mac_costs(space: SearchSpace, num_classes: int) -> tuple[np.ndarray, float]:
     """Exact MACs per image: ``(block_costs, constant)``."""
     return _tabulate(space, block_macs), float(_constant_macs(space, num_classes))
-

@@ -36,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     from solvers import Constraint, InfeasibleConstraintError
     from supernet.checkpoints import load_supernet, read_sidecar
-    from workers.counts import count_constraints, count_models
     from supernet.data import load_data
     from supernet.errors import UsageError
     from supernet.training import configure_cpu
+    from workers.counts import count_constraints, count_models
     from workers.gradients import ShardGradients
     from workers.latency_table import load_table
     from workers.search_tasks import SearchRequest, run_search
