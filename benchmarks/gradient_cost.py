@@ -75,13 +75,13 @@ def run_case(space_name: str, batch: int, repeats: int, reference_repeats: int, 
     t_a, t_b = [], []
     for i in range(1, repeats + 1):
         t_a.append(_timed(heaviest_step))
-        t_b.append(_timed(lambda: fast(i)))
+        t_b.append(_timed(lambda i=i: fast(i)))
     t_c, diffs = [], []
     if reference_repeats:
         net.mixture_architecture_gradients(x, y, alpha, beta, sample=samples[0])   # warm-up
     for i in range(1, reference_repeats + 1):
         ref = {}
-        t_c.append(_timed(lambda: ref.setdefault(
+        t_c.append(_timed(lambda ref=ref, i=i: ref.setdefault(
             "g", net.mixture_architecture_gradients(x, y, alpha, beta, sample=samples[i]))))
         (ra, rb), (fa, fb) = ref["g"], fast_out[i]
         diffs.append(max(np.abs(fa - ra).max() / np.abs(ra).max(), np.abs(fb - rb).max() / np.abs(rb).max()))

@@ -29,8 +29,16 @@ from scipy.optimize import linprog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from solvers import (BlockOracle, Constraint, ConstraintSet, ResourceModel,  # noqa: E402
-                     argmax_projection, best_architecture, project, search)
+from solvers import (  # noqa: E402
+    BlockOracle,
+    Constraint,
+    ConstraintSet,
+    ResourceModel,
+    argmax_projection,
+    best_architecture,
+    project,
+    search,
+)
 from supernet.costs import mac_costs, param_costs  # noqa: E402
 from supernet.space import get_space  # noqa: E402
 

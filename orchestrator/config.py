@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from supernet.errors import UsageError
 from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile
@@ -85,7 +86,7 @@ class Resources:
     gpus: float = 0.0
 
     @classmethod
-    def parse(cls, raw: Any, key: str, default: "Resources") -> "Resources":
+    def parse(cls, raw: Any, key: str, default: Resources) -> Resources:
         raw = _mapping(raw, key, _fields(cls))
         return cls(_number(raw.get("cpus", default.cpus), f"{key}.cpus", 0.0),
                    _number(raw.get("gpus", default.gpus), f"{key}.gpus", 0.0))
@@ -102,7 +103,7 @@ class ResourceRequests:
     finetune: Resources = Resources(cpus=1)
 
     @classmethod
-    def parse(cls, raw: Any) -> "ResourceRequests":
+    def parse(cls, raw: Any) -> ResourceRequests:
         raw = _mapping(raw, "resources", _fields(cls))
         default = cls()
         return cls(**{name: Resources.parse(raw.get(name), f"resources.{name}", getattr(default, name))
@@ -122,7 +123,7 @@ class SearchSettings:
     seed: int = 0
 
     @classmethod
-    def parse(cls, raw: Any) -> "SearchSettings":
+    def parse(cls, raw: Any) -> SearchSettings:
         raw = _mapping(raw, "search", _fields(cls))
         d = {**dataclasses.asdict(cls()), **raw}
         return cls(
@@ -144,7 +145,7 @@ class TargetSpec:
     auto: int = 0
 
     @classmethod
-    def parse(cls, raw: Any, key: str) -> "TargetSpec":
+    def parse(cls, raw: Any, key: str) -> TargetSpec:
         if isinstance(raw, dict):
             _mapping(raw, key, {"auto"})
             return cls(auto=_int(raw.get("auto"), f"{key}.auto", 1))

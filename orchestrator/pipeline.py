@@ -82,7 +82,7 @@ class RunState:
     finetunes: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> "RunState | None":
+    def load(cls, path: Path) -> RunState | None:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
     def save(self, path: Path) -> None:
@@ -206,7 +206,7 @@ class Pipeline:
                 board, protocol = start_board(), self.config.protocol()
                 task = on_device(cpu_timed(measure_table), profile)
                 ref = task.remote(self.space, profile, protocol=protocol, num_classes=self.num_classes,
-                                  progress=lambda n: board.add.remote("visits", n))
+                                  progress=lambda n, board=board: board.add.remote("visits", n))
                 table, cpu = self.progress.wait(ref, f"measuring the {profile.name} table", board,
                                                 table_visits(self.space, protocol))
                 ray.kill(board)
@@ -464,9 +464,9 @@ class Pipeline:
         import ray
 
         from supernet.arch import Architecture
-        from workers.monitoring import cpu_timed, start_board
         from workers.latency import measure_networks
         from workers.latency_tasks import on_device
+        from workers.monitoring import cpu_timed, start_board
 
         for profile in self.config.devices:
             members = [m for m in self.members if m.device == profile.name and math.isnan(m.measured_ms)]
@@ -477,7 +477,7 @@ class Pipeline:
             board, protocol = start_board(), self.config.protocol()
             task = on_device(cpu_timed(measure_networks), profile)
             ref = task.remote(self.space, [Architecture.from_string(a, self.space) for a in archs], profile,
-                              protocol, self.num_classes, progress=lambda n: board.add.remote("visits", n))
+                              protocol, self.num_classes, progress=lambda n, board=board: board.add.remote("visits", n))
             timings, cpu = self.progress.wait(ref, f"measuring {len(archs)} members on {profile.name}", board,
                                               len(archs) * protocol.visits)
             ray.kill(board)
@@ -507,7 +507,8 @@ class Pipeline:
             f"Data `{self.config.data}` ({self.num_classes} classes, {len(self.splits.test)} held-out test "
             f"images), space `{self.space.name}` (width x{self.space.width_multiplier:g}), devices "
             + ", ".join(f"`{d}` ({self.tables[d].device.get('cpu')}, {self.tables[d].device.get('threads')} "
-                        f"thread(s), batch {self.tables[d].device.get('batch_size')})" for d in self.config.device_names)
+                        f"thread(s), batch {self.tables[d].device.get('batch_size')})"
+                        for d in self.config.device_names)
             + ".",
             f"MLflow run `{self.state.parent_run_id}` in `{self.config.tracking_uri}`, experiment "
             f"`{self.config.experiment}`; registered models "
@@ -569,8 +570,9 @@ def _save_weights(folder: Path, trained, space, num_classes: int, recipe, contex
     """w-bar and w* as ``train-supernet`` writes them (``heaviest``/``supernet.safetensors`` + sidecars), so
     a cache folder also serves ``hardcore-nas search --supernet`` and ``train-supernet --out``."""
     from supernet.checkpoints import save_checkpoint
-    from .commands.train_supernet import HEAVIEST_FILE, SUPERNET_FILE
     from workers.gradients import supernet_from_weights, teacher_from_weights
+
+    from .commands.train_supernet import HEAVIEST_FILE, SUPERNET_FILE
 
     for path, model, kind, history in (
             (folder / HEAVIEST_FILE, teacher_from_weights(space, num_classes, trained.teacher), "heaviest",
@@ -586,8 +588,9 @@ def _save_weights(folder: Path, trained, space, num_classes: int, recipe, contex
 
 def _load_weights(folder: Path, space) -> dict[str, dict[str, np.ndarray]]:
     from supernet.checkpoints import load_heaviest, load_supernet
-    from .commands.train_supernet import HEAVIEST_FILE, SUPERNET_FILE
     from workers.gradients import numpy_state
+
+    from .commands.train_supernet import HEAVIEST_FILE, SUPERNET_FILE
 
     return {"teacher": numpy_state(load_heaviest(folder / HEAVIEST_FILE, space)[0]),
             "supernet": numpy_state(load_supernet(folder / SUPERNET_FILE, space)[0])}

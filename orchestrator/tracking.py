@@ -10,9 +10,9 @@ around that call (MLflow keeps the active run per thread). Registered models are
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 

@@ -13,8 +13,9 @@ The supernet plugs in through ``gradient(alpha, beta)``, which returns ``(g_alph
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

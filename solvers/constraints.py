@@ -6,8 +6,8 @@ where feasibility is decided, in plain float64 arithmetic on the full ``(alpha, 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -5,8 +5,9 @@ callback fed by the supernet; everything it needs to report comes back in :class
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

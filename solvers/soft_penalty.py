@@ -8,7 +8,7 @@ code does) or :func:`solvers.argmax_projection` (the usual practice).
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -89,7 +89,7 @@ class Architecture:
 
     @classmethod
     def from_arch_def(cls, arch_def: list[list[str]], space: SearchSpace | str = "imagenet"
-                      ) -> "Architecture":
+                      ) -> Architecture:
         """Parse a timm ``decode_arch_def`` list, checking it is a point of ``space``."""
         sp = get_space(space) if isinstance(space, str) else space
         if len(arch_def) != sp.num_stages + 2:
@@ -121,7 +121,7 @@ class Architecture:
         return cls(sp, tuple(stages))
 
     @classmethod
-    def from_string(cls, text: str, space: SearchSpace | str = "imagenet") -> "Architecture":
+    def from_string(cls, text: str, space: SearchSpace | str = "imagenet") -> Architecture:
         """Parse the printed form (a Python literal list of lists of block strings)."""
         try:
             arch_def = ast.literal_eval(text.strip())
@@ -148,7 +148,7 @@ class Architecture:
         return alpha, beta
 
     @classmethod
-    def from_one_hot(cls, space: SearchSpace, alpha: np.ndarray, beta: np.ndarray) -> "Architecture":
+    def from_one_hot(cls, space: SearchSpace, alpha: np.ndarray, beta: np.ndarray) -> Architecture:
         """Inverse of :meth:`to_one_hot`; refuses anything that is not one-hot."""
         alpha, beta = np.asarray(alpha, float), np.asarray(beta, float)
         want_a = (space.num_stages, space.max_depth, space.num_configs)
@@ -165,19 +165,19 @@ class Architecture:
 
     # --- notable points ---------------------------------------------------------------------
     @classmethod
-    def uniform(cls, space: SearchSpace, config: int, depth: int) -> "Architecture":
+    def uniform(cls, space: SearchSpace, config: int, depth: int) -> Architecture:
         return cls(space, tuple((config,) * depth for _ in space.stages))
 
     @classmethod
-    def heaviest(cls, space: SearchSpace) -> "Architecture":
+    def heaviest(cls, space: SearchSpace) -> Architecture:
         return cls.uniform(space, space.heaviest_config, space.max_depth)
 
     @classmethod
-    def lightest(cls, space: SearchSpace) -> "Architecture":
+    def lightest(cls, space: SearchSpace) -> Architecture:
         return cls.uniform(space, space.lightest_config, space.min_depth)
 
     @classmethod
-    def random(cls, space: SearchSpace, rng: np.random.Generator) -> "Architecture":
+    def random(cls, space: SearchSpace, rng: np.random.Generator) -> Architecture:
         """A uniform draw: depth per stage, then a config per block."""
         return cls(space, tuple(
             tuple(rng.integers(space.num_configs, size=int(rng.choice(space.depths))))

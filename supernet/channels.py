@@ -9,7 +9,7 @@ that touches those channels, so w-bar computes exactly what it computed before.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F

@@ -6,9 +6,9 @@ weights are trained on it), ``val`` (the other 20%: the search's validation data
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -58,8 +58,8 @@ about 3.5-4x (``benchmarks/results/gradient_cost.md``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import numpy as np
 import torch

@@ -55,7 +55,7 @@ class StageRecipe:
         if self.taylor_batches < 0:
             raise UsageError(f"taylor_batches must be >= 0, got {self.taylor_batches}")
 
-    def replace(self, **changes) -> "StageRecipe":
+    def replace(self, **changes) -> StageRecipe:
         return dataclasses.replace(self, **changes)
 
 
@@ -70,7 +70,7 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def replace(self, **stage_changes: dict) -> "Recipe":
+    def replace(self, **stage_changes: dict) -> Recipe:
         """The recipe with some settings of some stages changed: ``replace(heaviest={"epochs": 2})``."""
         return dataclasses.replace(self, **{stage: getattr(self, stage).replace(**changes)
                                             for stage, changes in stage_changes.items()})

@@ -60,7 +60,7 @@ class PathSample:
     # --- constructors -----------------------------------------------------------------------
     @classmethod
     def uniform(cls, space: SearchSpace, batch: int, generator: torch.Generator | None = None
-                ) -> "PathSample":
+                ) -> PathSample:
         """Every image gets its own uniformly drawn path (multipath training, mode ``full1``)."""
         s, d, c = space.num_stages, space.max_depth, space.num_configs
         configs = torch.randint(c, (batch, s, d), generator=generator)
@@ -69,7 +69,7 @@ class PathSample:
 
     @classmethod
     def from_distributions(cls, space: SearchSpace, alpha, beta, batch: int,
-                           generator: torch.Generator | None = None) -> "PathSample":
+                           generator: torch.Generator | None = None) -> PathSample:
         """Independent per-image draws from ``alpha`` (S, D, C) and ``beta`` (S, K) probabilities."""
         s, d, c, k = space.num_stages, space.max_depth, space.num_configs, len(space.depths)
         pa = _as_probabilities(alpha, (s, d, c), "alpha").reshape(s * d, c)
@@ -79,7 +79,7 @@ class PathSample:
         return cls(configs, depths)
 
     @classmethod
-    def fixed(cls, arch: Architecture, batch: int) -> "PathSample":
+    def fixed(cls, arch: Architecture, batch: int) -> PathSample:
         """The same architecture for every image (blocks past a stage's depth get the lightest config)."""
         alpha, beta = arch.to_one_hot()
         configs = torch.as_tensor(alpha.argmax(-1), dtype=torch.long)
@@ -87,7 +87,7 @@ class PathSample:
         return cls(configs.expand(batch, *configs.shape).clone(), depths.expand(batch, -1).clone())
 
     @classmethod
-    def heaviest(cls, space: SearchSpace, batch: int) -> "PathSample":
+    def heaviest(cls, space: SearchSpace, batch: int) -> PathSample:
         return cls.fixed(Architecture.heaviest(space), batch)
 
     # --- views ------------------------------------------------------------------------------
@@ -98,10 +98,10 @@ class PathSample:
     def __len__(self) -> int:
         return self.batch_size
 
-    def to(self, device) -> "PathSample":
+    def to(self, device) -> PathSample:
         return PathSample(self.configs.to(device), self.depths.to(device))
 
-    def __getitem__(self, index) -> "PathSample":
+    def __getitem__(self, index) -> PathSample:
         """The sample of a subset of images (an index, slice, mask or index tensor)."""
         if isinstance(index, int):
             index = slice(index, index + 1)

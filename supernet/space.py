@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from timm.layers import make_divisible
 
@@ -198,7 +199,7 @@ class SearchSpace:
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def scaled(self, width_multiplier: float) -> "SearchSpace":
+    def scaled(self, width_multiplier: float) -> SearchSpace:
         """The same space with every channel count (but the head) scaled and made divisible by 8."""
         if width_multiplier <= 0:
             raise UsageError(f"width multiplier must be positive, got {width_multiplier}")

@@ -10,7 +10,7 @@ import ctypes
 import itertools
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn

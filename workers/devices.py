@@ -52,7 +52,7 @@ class DeviceProfile:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, config: dict) -> "DeviceProfile":
+    def from_dict(cls, config: dict) -> DeviceProfile:
         """A profile from a config mapping; unknown keys are refused so typos do not pass silently."""
         if not isinstance(config, dict):
             raise UsageError(f"a device profile is a mapping, got {type(config).__name__}")

@@ -27,8 +27,8 @@ from supernet.recipes import StageRecipe
 from supernet.space import SearchSpace
 from supernet.timm_models import build_timm_model
 
-from .monitoring import process_cpu_seconds
 from .gradients import supernet_from_weights, teacher_from_weights
+from .monitoring import process_cpu_seconds
 
 __all__ = ["FinetuneJob", "finetune_trial", "trainable", "load_checkpoint_model", "MODEL_FILE"]
 

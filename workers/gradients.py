@@ -13,8 +13,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -152,7 +152,7 @@ class GradientPool:
 
     @classmethod
     def start(cls, space: SearchSpace, num_classes: int, weights_ref, data: str, data_seed: int,
-              workers: int, num_cpus: float, num_gpus: float = 0.0) -> "GradientPool":
+              workers: int, num_cpus: float, num_gpus: float = 0.0) -> GradientPool:
         """``workers`` actors, each asking Ray for ``num_cpus`` CPUs and ``num_gpus`` GPUs.
         ``weights_ref`` is the ``ray.put`` of :func:`numpy_state` (w*), shared by every actor."""
         import ray

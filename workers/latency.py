@@ -25,10 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class Protocol:
                 raise UsageError(f"protocol {name} must be an integer >= {least}, got {value!r}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Protocol":
+    def from_dict(cls, data: dict) -> Protocol:
         """The protocol recorded in a table (which also holds other facts of the measurement)."""
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 

@@ -38,13 +38,13 @@ class EntryStats:
     count: int
 
     @classmethod
-    def of(cls, samples) -> "EntryStats":
+    def of(cls, samples) -> EntryStats:
         samples = np.asarray(samples, dtype=np.float64)
         q1, q2, q3 = np.quantile(samples, (0.25, 0.5, 0.75))
         return cls(round(float(q2), 6), round(float(q3 - q1), 6), int(samples.size))  # 1 ns steps
 
     @classmethod
-    def parse(cls, name: str, value) -> "EntryStats":
+    def parse(cls, name: str, value) -> EntryStats:
         """Validate one entry read from a file."""
         if not isinstance(value, dict) or set(value) != {"median", "spread", "count"}:
             raise UsageError(f"table entry {name!r} must be an object with median, spread and count")
@@ -105,7 +105,7 @@ class LatencyTable:
         return path
 
     @classmethod
-    def from_dict(cls, data, source: str = "table") -> "LatencyTable":
+    def from_dict(cls, data, source: str = "table") -> LatencyTable:
         """Parse and validate a decoded JSON document (``source`` names it in messages)."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UsageError(f"{source} is not a hardcore-nas latency table (expected \"format\": "
@@ -138,7 +138,7 @@ class LatencyTable:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatencyTable":
+    def load(cls, path: str | Path) -> LatencyTable:
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"latency table {path} does not exist; make one with "

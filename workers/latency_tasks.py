@@ -6,7 +6,7 @@ runs one measurement at a time and measurements do not disturb each other.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import ray
 

@@ -19,7 +19,7 @@ from supernet.errors import UsageError
 from supernet.space import SearchSpace
 
 from .counts import count_models
-from .latency import Protocol, ProgressFn, disturbance, fingerprint, measure_networks
+from .latency import ProgressFn, Protocol, disturbance, fingerprint, measure_networks
 from .latency_table import LatencyTable
 
 __all__ = ["Validation", "agreement", "tilted_architecture", "sample_across_range", "validate_table"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import resource
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["process_cpu_seconds", "cpu_timed", "ProgressBoard", "start_board"]
 

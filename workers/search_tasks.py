@@ -3,13 +3,14 @@
 :func:`run_search` runs :func:`solvers.search` with a :class:`~workers.gradients.SeededGradient` over any
 gradient source (the in-process shard of ``hardcore-nas search``, or the shared
 :class:`~workers.gradients.GradientPool`). :func:`start_search` runs it as a Ray task that reports its
-step count to a :class:`~workers.monitoring.ProgressBoard` actor, so the driver can show every concurrent search's progress.
+step count to a :class:`~workers.monitoring.ProgressBoard` actor, so the driver can show every concurrent
+search's progress.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -6,8 +6,8 @@ held-out top-1 of w-bar and of w*'s lightest and heaviest paths.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -39,8 +39,14 @@ def train_supernet_weights(space: SearchSpace, num_classes: int, data: str, data
 
     from supernet.arch import Architecture
     from supernet.data import load_data, make_loader
-    from supernet.training import (configure_cpu, evaluate, evaluate_architecture, train_heaviest,
-                                   train_supernet, training_device)
+    from supernet.training import (
+        configure_cpu,
+        evaluate,
+        evaluate_architecture,
+        train_heaviest,
+        train_supernet,
+        training_device,
+    )
 
     configure_cpu(threads)
     torch.manual_seed(seed)

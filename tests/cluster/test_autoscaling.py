@@ -23,8 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orchestrator.cluster import (FAKE_HEAD_TYPE, FakeCluster, fake_cluster_config, load_cluster_config,
-                                  node_types_with)
+from orchestrator.cluster import FAKE_HEAD_TYPE, FakeCluster, fake_cluster_config, load_cluster_config, node_types_with
 from orchestrator.config import load_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]

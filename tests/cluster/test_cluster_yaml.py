@@ -6,8 +6,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from orchestrator.cluster import (FAKE_HEAD_TYPE, devices_without_nodes, fake_cluster_config,
-                                  load_cluster_config, node_types_with, validate_cluster_config)
+from orchestrator.cluster import (
+    FAKE_HEAD_TYPE,
+    devices_without_nodes,
+    fake_cluster_config,
+    load_cluster_config,
+    node_types_with,
+    validate_cluster_config,
+)
 from orchestrator.config import load_config
 from supernet.errors import UsageError
 from workers.devices import DeviceProfile

@@ -2,8 +2,15 @@
 import pandas as pd
 import pytest
 
-from orchestrator.report import (PARETO_COLUMNS, StageCost, accuracy_drops, pareto_front, plot_pareto,
-                                 render_report, write_pareto_csv)
+from orchestrator.report import (
+    PARETO_COLUMNS,
+    StageCost,
+    accuracy_drops,
+    pareto_front,
+    plot_pareto,
+    render_report,
+    write_pareto_csv,
+)
 from orchestrator.tracking import flatten_params, target_alias
 
 

@@ -7,8 +7,7 @@ from solvers.constraints import ConstraintSet, InfeasibleConstraintError
 from solvers.projection import argmax_projection, is_one_hot, project
 from solvers.resources import Constraint, ResourceModel
 
-from .instances import (all_architectures, feasible_mask, random_distribution, random_resource,
-                        random_shape)
+from .instances import all_architectures, feasible_mask, random_distribution, random_resource, random_shape
 
 
 def _relaxed_and_feasible(rng, num):

@@ -7,8 +7,7 @@ from solvers.projection import is_one_hot
 from solvers.resources import Constraint, ResourceModel
 from solvers.start import balanced_start, feasible_architecture
 
-from .instances import (all_architectures, feasible_constraints, feasible_mask, random_resource,
-                        random_shape)
+from .instances import all_architectures, feasible_constraints, feasible_mask, random_resource, random_shape
 
 
 def test_a_bound_below_the_least_value_raises_with_that_value():

@@ -11,16 +11,23 @@ import torch
 from torch.utils.data import Subset
 
 from supernet.arch import Architecture
-from supernet.checkpoints import (load_heaviest, load_subnet, load_supernet, read_sidecar,
-                                  save_checkpoint)
+from supernet.checkpoints import load_heaviest, load_subnet, load_supernet, read_sidecar, save_checkpoint
 from supernet.data import load_data, make_loader
 from supernet.errors import UsageError
 from supernet.extract import extract_subnet
 from supernet.recipes import get_recipe
 from supernet.sampling import PathSample
 from supernet.space import get_space
-from supernet.training import (configure_cpu, distillation_loss, evaluate, evaluate_architecture, fit,
-                               finetune_subnet, train_heaviest, train_supernet)
+from supernet.training import (
+    configure_cpu,
+    distillation_loss,
+    evaluate,
+    evaluate_architecture,
+    finetune_subnet,
+    fit,
+    train_heaviest,
+    train_supernet,
+)
 
 SPACE = get_space("tiny", 0.5)
 QUICK = dict(batch_size=32, warmup_epochs=0, ema_decay=0.0, drop_rate=0.0, drop_path_rate=0.0)

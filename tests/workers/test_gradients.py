@@ -6,8 +6,16 @@ import torch
 from supernet import Architecture, get_space
 from supernet.data import load_data
 from supernet.elastic import ElasticSupernet
-from workers.gradients import (GradientPart, GradientPool, SeededGradient, ShardGradients, combine, numpy_state,
-                               shard_indices, supernet_from_weights)
+from workers.gradients import (
+    GradientPart,
+    GradientPool,
+    SeededGradient,
+    ShardGradients,
+    combine,
+    numpy_state,
+    shard_indices,
+    supernet_from_weights,
+)
 
 SPACE = get_space("tiny")
 
