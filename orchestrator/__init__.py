@@ -1,4 +1,4 @@
 """CLI, configuration, pipeline driver, Ray fan-out, MLflow tracking and reports."""
-from supernet.errors import UsageError
+from hardcore_nas.errors import UsageError
 
 __all__ = ["UsageError"]

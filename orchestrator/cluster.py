@@ -21,13 +21,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from supernet.errors import UsageError
+from hardcore_nas import UsageError, packaged_file
 from workers.devices import DeviceProfile
 
 __all__ = ["CLUSTER_YAML", "FAKE_HEAD_TYPE", "load_cluster_config", "validate_cluster_config",
            "node_types_with", "devices_without_nodes", "fake_cluster_config", "FakeCluster"]
 
-CLUSTER_YAML = Path(__file__).resolve().parent.parent / "cluster.yaml"
+CLUSTER_YAML = packaged_file("cluster.yaml")
 FAKE_HEAD_TYPE = "ray.head.default"     # the fake provider names the head's node type so
 
 # Everything the fake provider needs in a cluster config (Ray's wheel lacks its example file).

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supernet.errors import UsageError
+from hardcore_nas import UsageError, packaged_file
 from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile
 
 __all__ = ["Resources", "ResourceRequests", "SearchSettings", "TargetSpec", "RunConfig", "default_config",
-           "load_config", "parse_config"]
+           "load_config", "packaged_configs", "parse_config"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -307,9 +307,7 @@ def load_config(path: str | Path | None, ray_address: str | None = None) -> RunC
         return dataclasses.replace(default_config(), ray_address=ray_address)
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"config file {path} does not exist; see configs/ for examples")
+    path = _config_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -317,6 +315,24 @@ def load_config(path: str | Path | None, ray_address: str | None = None) -> RunC
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise UsageError(f"config file {path} is not valid YAML{where}") from None
     return parse_config(raw, ray_address)
+
+
+def _config_path(path: str | Path) -> Path:
+    """A file, or the name of a packaged config (``cifar`` is ``configs/cifar.yaml``, also when installed)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    packaged = packaged_configs()
+    if path.suffix == "" and path.name in packaged:
+        return packaged[path.name]
+    raise UsageError(f"config file {path} does not exist; give a YAML file or a packaged config: "
+                     f"{', '.join(sorted(packaged))}")
+
+
+def packaged_configs() -> dict[str, Path]:
+    """The example configs shipped with the package, by name (``default``, ``cifar``, ...)."""
+    folder = packaged_file("configs/default.yaml").parent
+    return {p.stem: p for p in folder.glob("*.yaml")}
 
 
 # --- section parsers ------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ measurements and registrations are kept.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import shutil
@@ -33,23 +32,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from supernet.errors import UsageError
+from hardcore_nas import UsageError, content_hash
 
 from .config import RunConfig
 from .progress import Progress
 from .report import StageCost, plot_pareto, render_report, write_pareto_csv
 from .tracking import Tracker, registered_model_name, target_alias
 
-__all__ = ["STAGES", "Member", "Pipeline", "content_hash", "run_pipeline"]
+__all__ = ["STAGES", "Member", "Pipeline", "run_pipeline"]
 
 STAGES = ["latency tables", "supernet", "targets", "searches", "fine-tunes", "measurement",
           "registry and report"]
-
-
-def content_hash(obj) -> str:
-    """A short hash of JSON-able inputs (what a cached stage is keyed by)."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dataclass

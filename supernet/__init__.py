@@ -1,14 +1,13 @@
 """The search space, elastic supernet, multipath training, subnet extraction and data sets.
 
-Public names are imported on first use, so that importing ``supernet.errors`` (as every CLI command
-does) does not load torch and timm: ``hardcore-nas --help`` and each command's ``--help`` stay instant.
+Public names are imported on first use, so that importing one light module (``supernet.space``) does
+not load torch and timm: ``hardcore-nas --help`` and each command's ``--help`` stay instant.
 """
 from importlib import import_module
 
 _EXPORTS = {
     "Architecture": "arch", "timm_arch_def": "arch",
     "ElasticSupernet": "elastic", "timm_features": "elastic",
-    "UsageError": "errors",
     "extract_subnet": "extract",
     "PathSample": "sampling",
     "BlockConfig": "space", "SearchSpace": "space", "StageSpec": "space", "get_space": "space",

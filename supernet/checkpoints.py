@@ -14,9 +14,10 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 from timm.models import MobileNetV3
 
+from hardcore_nas.errors import UsageError
+
 from .arch import Architecture
 from .elastic import ElasticSupernet
-from .errors import UsageError
 from .space import SearchSpace
 from .timm_models import build_timm_model
 

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from .errors import UsageError
+from hardcore_nas.errors import UsageError
 
 __all__ = ["DataSplits", "TransformedSubset", "load_data", "make_loader", "parse_data_spec",
            "per_class_split", "DATA_KINDS"]

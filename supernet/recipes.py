@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .errors import UsageError
+from hardcore_nas.errors import UsageError
 
 __all__ = ["StageRecipe", "Recipe", "get_recipe", "list_recipes"]
 

@@ -6,15 +6,13 @@ formula (3), timm architecture strings and the elastic supernet's shapes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from timm.layers import make_divisible
 
-from .errors import UsageError
+from hardcore_nas import UsageError, content_hash
 
 __all__ = [
     "BlockConfig", "StageSpec", "BlockSlot", "SearchSpace",
@@ -196,8 +194,7 @@ class SearchSpace:
     @property
     def hash(self) -> str:
         """Content hash of the definition (a table or checkpoint records it)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return content_hash(self.to_dict())
 
     def scaled(self, width_multiplier: float) -> SearchSpace:
         """The same space with every channel count (but the head) scaled and made divisible by 8."""

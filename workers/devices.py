@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, fields
 
-from supernet.errors import UsageError
+from hardcore_nas.errors import UsageError
 
 __all__ = ["BACKENDS", "DeviceProfile", "BUILTIN_PROFILES", "get_profile"]
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hardcore_nas.errors import UsageError
 from supernet.arch import Architecture
-from supernet.errors import UsageError
 from supernet.space import SearchSpace, StageSpec, block_key
 from supernet.training import MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD
 

@@ -7,7 +7,6 @@ Anything wrong with a file is a :class:`UsageError` whose one-line message says 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hardcore_nas import UsageError, content_hash
 from solvers.resources import ResourceModel
 from supernet.arch import Architecture
-from supernet.errors import UsageError
 from supernet.space import SearchSpace, block_key, get_space
 
 from .devices import DeviceProfile
@@ -58,11 +57,6 @@ class EntryStats:
         return cls(float(median), float(spread), count)
 
 
-def _content_hash(body: dict) -> str:
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    return hashlib.sha256(blob).hexdigest()
-
-
 @dataclass(frozen=True)
 class LatencyTable:
     """Measured latencies of one search space on one device (ms per forward pass of a batch)."""
@@ -91,7 +85,7 @@ class LatencyTable:
 
     @property
     def content_hash(self) -> str:
-        return _content_hash(self.body())
+        return content_hash(self.body(), length=None)
 
     # --- files -----------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -122,7 +116,7 @@ class LatencyTable:
         parsed = {k: EntryStats.parse(k, v) for k, v in entries.items()}
         constant = EntryStats.parse("constant", data["constant"])
         body = {k: v for k, v in data.items() if k != "content_hash"}
-        if _content_hash(body) != data["content_hash"]:
+        if content_hash(body, length=None) != data["content_hash"]:
             raise UsageError(f"{source}: content hash does not match its contents (the file was "
                              f"edited or damaged); measure it again with 'hardcore-nas lut'")
         for key in ("name", "hash", "width_multiplier"):

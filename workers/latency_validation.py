@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from hardcore_nas.errors import UsageError
 from supernet.arch import Architecture
-from supernet.errors import UsageError
 from supernet.space import SearchSpace
 
 from .counts import count_models

@@ -34,10 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from hardcore_nas.errors import UsageError
     from solvers import Constraint, InfeasibleConstraintError
     from supernet.checkpoints import load_supernet, read_sidecar
     from supernet.data import load_data
-    from supernet.errors import UsageError
     from supernet.training import configure_cpu
     from workers.counts import count_constraints, count_models
     from workers.gradients import ShardGradients

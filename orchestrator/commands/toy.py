@@ -10,7 +10,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from supernet.errors import UsageError
+from hardcore_nas.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

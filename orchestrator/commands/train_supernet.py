@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from hardcore_nas.errors import UsageError
     from supernet.data import load_data
-    from supernet.errors import UsageError
     from supernet.recipes import get_recipe, list_recipes
     from supernet.space import get_space
     from supernet.training import configure_cpu
@@ -95,8 +95,8 @@ class _Stages:
         return make_loader(self.data.train, batch_size, train=True, seed=seed, num_workers=self.args.workers)
 
     def _reusable(self, stage: str) -> bool:
+        from hardcore_nas.errors import UsageError
         from supernet.checkpoints import read_sidecar
-        from supernet.errors import UsageError
 
         path = self.paths[stage]
         if self.args.force or not path.is_file():

@@ -6,6 +6,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from hardcore_nas.errors import UsageError
 from orchestrator.cluster import (
     FAKE_HEAD_TYPE,
     devices_without_nodes,
@@ -15,7 +16,6 @@ from orchestrator.cluster import (
     validate_cluster_config,
 )
 from orchestrator.config import load_config
-from supernet.errors import UsageError
 from workers.devices import DeviceProfile
 
 CLUSTER_RUNS = sorted(Path(__file__).resolve().parents[2].glob("configs/cluster-*.yaml"))

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hardcore_nas.errors import UsageError
 from orchestrator.config import RunConfig, TargetSpec, default_config, load_config, parse_config
-from supernet.errors import UsageError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
+from hardcore_nas.errors import UsageError
 from supernet.data import load_data, make_loader, parse_data_spec, per_class_split
-from supernet.errors import UsageError
 
 
 def test_per_class_split_is_per_class_disjoint_and_deterministic():

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
+from hardcore_nas.errors import UsageError
 from supernet.arch import Architecture
 from supernet.checkpoints import load_heaviest, load_subnet, load_supernet, read_sidecar, save_checkpoint
 from supernet.data import load_data, make_loader
-from supernet.errors import UsageError
 from supernet.extract import extract_subnet
 from supernet.recipes import get_recipe
 from supernet.sampling import PathSample

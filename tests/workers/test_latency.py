@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from hardcore_nas.errors import UsageError
 from orchestrator.cli import main
 from supernet.arch import Architecture
-from supernet.errors import UsageError
 from supernet.space import block_key, get_space
 from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile
 from workers.latency import Protocol, measure_networks, measure_table, probe_architectures

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hardcore_nas.errors import UsageError
 from orchestrator.cli import main
 from supernet.arch import Architecture
-from supernet.errors import UsageError
 from supernet.space import block_key, get_space
 from workers.latency_table import EntryStats, LatencyTable, load_table
 from workers.latency_validation import sample_across_range

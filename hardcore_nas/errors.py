@@ -1,5 +1,7 @@
 """The one error type that the command line reports as a single line (bad input, not a bug)."""
 
+__all__ = ["UsageError"]
+
 
 class UsageError(ValueError):
     """Invalid user input: a bad config, a missing data path, an infeasible target, a wrong table.
