@@ -560,30 +560,23 @@ def _write_manifest(path: Path, data: dict) -> None:
 
 
 def _save_weights(folder: Path, trained, space, num_classes: int, recipe, context: dict) -> None:
-    """w-bar and w* as ``train-supernet`` writes them (``heaviest``/``supernet.safetensors`` + sidecars), so
-    a cache folder also serves ``hardcore-nas search --supernet`` and ``train-supernet --out``."""
-    from supernet.checkpoints import save_checkpoint
+    """w-bar and w* as ``train-supernet`` writes them, so that a cache folder also serves
+    ``hardcore-nas search --supernet`` and ``train-supernet --out``."""
+    from supernet.checkpoints import save_stage
     from workers.gradients import supernet_from_weights, teacher_from_weights
 
-    from .commands.train_supernet import HEAVIEST_FILE, SUPERNET_FILE
-
-    for path, model, kind, history in (
-            (folder / HEAVIEST_FILE, teacher_from_weights(space, num_classes, trained.teacher), "heaviest",
-             trained.heaviest_history),
-            (folder / SUPERNET_FILE, supernet_from_weights(space, num_classes, trained.supernet), "supernet",
-             trained.supernet_history)):
-        stage = getattr(recipe, kind)
-        save_checkpoint(path, model, kind=kind, space=space, num_classes=num_classes,
-                        recipe={"name": recipe.name, **dataclasses.asdict(stage)},
-                        metrics={"history": history, "test_top1": trained.test_top1},
-                        weights="ema" if stage.ema_decay > 0 else "raw", extra=context)
+    metrics = {"test_top1": trained.test_top1}
+    save_stage(folder, "heaviest", teacher_from_weights(space, num_classes, trained.teacher), space=space,
+               num_classes=num_classes, recipe=recipe, metrics={"history": trained.heaviest_history, **metrics},
+               context=context)
+    save_stage(folder, "supernet", supernet_from_weights(space, num_classes, trained.supernet), space=space,
+               num_classes=num_classes, recipe=recipe, metrics={"history": trained.supernet_history, **metrics},
+               context=context)
 
 
 def _load_weights(folder: Path, space) -> dict[str, dict[str, np.ndarray]]:
-    from supernet.checkpoints import load_heaviest, load_supernet
+    from supernet.checkpoints import STAGE_FILES, load_heaviest, load_supernet
     from workers.gradients import numpy_state
 
-    from .commands.train_supernet import HEAVIEST_FILE, SUPERNET_FILE
-
-    return {"teacher": numpy_state(load_heaviest(folder / HEAVIEST_FILE, space)[0]),
-            "supernet": numpy_state(load_supernet(folder / SUPERNET_FILE, space)[0])}
+    return {"teacher": numpy_state(load_heaviest(folder / STAGE_FILES["heaviest"], space)[0]),
+            "supernet": numpy_state(load_supernet(folder / STAGE_FILES["supernet"], space)[0])}

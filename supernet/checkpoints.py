@@ -18,13 +18,16 @@ from hardcore_nas.errors import UsageError
 
 from .arch import Architecture
 from .elastic import ElasticSupernet
+from .recipes import Recipe
 from .space import SearchSpace
 from .timm_models import build_timm_model
 
-__all__ = ["CHECKPOINT_KINDS", "save_checkpoint", "read_sidecar", "load_state_dict", "load_heaviest",
-           "load_supernet", "load_subnet", "sidecar_path"]
+__all__ = ["CHECKPOINT_KINDS", "STAGE_FILES", "save_checkpoint", "save_stage", "read_sidecar", "load_state_dict",
+           "load_heaviest", "load_supernet", "load_subnet", "sidecar_path"]
 
 CHECKPOINT_KINDS = ("heaviest", "supernet", "subnet")
+# A supernet folder (``train-supernet --out``, a pipeline cache entry) holds w-bar and w* under these names.
+STAGE_FILES = {"heaviest": "heaviest.safetensors", "supernet": "supernet.safetensors"}
 _FORMAT = 1
 
 
@@ -52,6 +55,16 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, kind: str, space: Sea
     }
     sidecar_path(path).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def save_stage(folder: str | Path, stage: str, model: nn.Module, *, space: SearchSpace, num_classes: int,
+               recipe: Recipe, metrics: dict, context: dict) -> Path:
+    """w-bar (``stage="heaviest"``) or w* (``"supernet"``) into a supernet folder under its
+    :data:`STAGE_FILES` name, with the stage's recipe and the weights the recipe keeps (EMA or raw)."""
+    stage_recipe = getattr(recipe, stage)
+    return save_checkpoint(Path(folder) / STAGE_FILES[stage], model, kind=stage, space=space,
+                           num_classes=num_classes, recipe={"name": recipe.name, **recipe.to_dict()[stage]},
+                           metrics=metrics, weights="ema" if stage_recipe.ema_decay > 0 else "raw", extra=context)
 
 
 def read_sidecar(path: str | Path, space: SearchSpace, kind: str | None = None) -> dict:

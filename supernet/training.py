@@ -6,7 +6,6 @@ Accuracies are top-1 in percent.
 """
 from __future__ import annotations
 
-import ctypes
 import itertools
 import math
 import os
@@ -21,6 +20,8 @@ from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader
 from tqdm import tqdm
+
+from hardcore_nas.process import keep_heap
 
 from .arch import Architecture
 from .channels import reorder_channels
@@ -37,9 +38,6 @@ __all__ = ["LossFn", "EpochCallback", "configure_cpu", "fit", "train_heaviest", 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 EpochCallback = Callable[[dict, nn.Module], None]
 Metrics = Callable[[nn.Module], "dict[str, float]"]
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
-MALLOC_MMAP_THRESHOLD = 32 << 20    # bytes: larger blocks come from mmap, smaller from the heap
-MALLOC_TRIM_THRESHOLD = 1 << 30     # bytes of free heap top glibc keeps instead of returning them
 
 
 def configure_cpu(num_threads: int | None = None) -> int:
@@ -53,12 +51,7 @@ def configure_cpu(num_threads: int | None = None) -> int:
     """
     n = num_threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(n)
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return n
-    libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
-    libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)
+    keep_heap()
     return n
 
 

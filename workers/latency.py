@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from hardcore_nas.errors import UsageError
+from hardcore_nas.process import ALLOCATOR_ENV
 from supernet.arch import Architecture
 from supernet.space import SearchSpace, StageSpec, block_key
-from supernet.training import MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD
 
 from .devices import DeviceProfile
 from .latency_table import EntryStats, LatencyTable
@@ -46,13 +46,9 @@ __all__ = ["Protocol", "NetworkTiming", "cpu_model", "fingerprint", "probe_archi
 
 ProgressFn = Callable[[int], None]
 
-# glibc reads these at start-up: a fixed mmap threshold disables its dynamic adjustment (which made
-# the first model of a process slower than the next), a large trim threshold keeps the heap in place.
-PROCESS_ENV = {
-    "THP_MEM_ALLOC_ENABLE": "1",
-    "MALLOC_MMAP_THRESHOLD_": str(MALLOC_MMAP_THRESHOLD),
-    "MALLOC_TRIM_THRESHOLD_": str(MALLOC_TRIM_THRESHOLD),
-}
+# A fixed mmap threshold disables glibc's dynamic adjustment (which made the first model of a process
+# slower than the next); a large trim threshold keeps the heap in place.
+PROCESS_ENV = {"THP_MEM_ALLOC_ENABLE": "1", **ALLOCATOR_ENV}
 
 
 @dataclass(frozen=True)

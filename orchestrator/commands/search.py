@@ -36,15 +36,13 @@ def run(args: argparse.Namespace) -> int:
 
     from hardcore_nas.errors import UsageError
     from solvers import Constraint, InfeasibleConstraintError
-    from supernet.checkpoints import load_supernet, read_sidecar
+    from supernet.checkpoints import STAGE_FILES, load_supernet, read_sidecar
     from supernet.data import load_data
     from supernet.training import configure_cpu
     from workers.counts import count_constraints, count_models
     from workers.gradients import ShardGradients
     from workers.latency_table import load_table
     from workers.search_tasks import SearchRequest, run_search
-
-    from .train_supernet import SUPERNET_FILE
 
     if len(args.lut) != len(args.target_ms):
         raise UsageError(f"give one --target-ms per --lut: got {len(args.lut)} tables and "
@@ -59,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     names = [t.device_name for t in tables]
     if len(set(names)) != len(names):
         raise UsageError(f"each --lut must be of another device; got {', '.join(names)}")
-    path = args.supernet / SUPERNET_FILE if args.supernet.is_dir() else args.supernet
+    path = args.supernet / STAGE_FILES["supernet"] if args.supernet.is_dir() else args.supernet
     meta = read_sidecar(path, space, "supernet")
     configure_cpu(args.threads)
     net, _ = load_supernet(path, space)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-HEAVIEST_FILE, SUPERNET_FILE, METRICS_FILE = "heaviest.safetensors", "supernet.safetensors", "metrics.json"
+METRICS_FILE = "metrics.json"
 EVAL_BATCH, BN_BATCH, BN_BATCHES = 256, 128, 8
 
 
@@ -83,7 +83,10 @@ class _Stages:
         from supernet.data import make_loader
 
         self.args, self.space, self.recipe, self.data = args, space, recipe, data
-        self.paths = {"heaviest": out / HEAVIEST_FILE, "supernet": out / SUPERNET_FILE}
+        from supernet.checkpoints import STAGE_FILES
+
+        self.out = out
+        self.paths = {stage: out / name for stage, name in STAGE_FILES.items()}
         self.val_loader = make_loader(data.val, EVAL_BATCH, train=False, num_workers=args.workers)
         self.test_loader = make_loader(data.test, EVAL_BATCH, train=False, num_workers=args.workers)
         self.context = {"data": args.data, "seed": args.seed}
@@ -108,14 +111,10 @@ class _Stages:
         return True
 
     def _save(self, stage: str, model, history: list, wall_s: float) -> None:
-        from supernet.checkpoints import save_checkpoint
+        from supernet.checkpoints import save_stage
 
-        stage_recipe = getattr(self.recipe, stage)
-        save_checkpoint(self.paths[stage], model, kind=stage, space=self.space,
-                        num_classes=self.data.num_classes,
-                        recipe={"name": self.recipe.name, **self.recipe.to_dict()[stage]},
-                        metrics={"wall_s": wall_s, "history": history},
-                        weights="ema" if stage_recipe.ema_decay > 0 else "raw", extra=self.context)
+        save_stage(self.out, stage, model, space=self.space, num_classes=self.data.num_classes, recipe=self.recipe,
+                   metrics={"wall_s": wall_s, "history": history}, context=self.context)
         print(f"{stage}: trained in {wall_s:.0f} s -> {self.paths[stage]}")
 
     def heaviest(self):
