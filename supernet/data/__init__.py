@@ -1,4 +1,4 @@
-"""Data sets, each a source registered by name: ``load_data("digits" | "cifar10:ROOT" | ...)``.
+"""Data sets, each a source registered by name: ``load_data("digits" | "fashion-mnist[:ROOT]" | ...)``.
 
 Every source gives three splits (paper 4.1.1): ``train`` (80% of every class of the training set: the
 weights are trained on it), ``val`` (the other 20%: the search's validation data, eval transforms) and
@@ -6,7 +6,7 @@ weights are trained on it), ``val`` (the other 20%: the search's validation data
 
 A new source is one module with a ``@register_data_source("name")`` loader, imported below.
 """
-from . import cifar, digits, image_folder  # noqa: F401  (they register themselves)
+from . import cifar, digits, fashion_mnist, image_folder  # noqa: F401  (they register themselves)
 from .registry import (
     DataSource,
     SourceSets,
