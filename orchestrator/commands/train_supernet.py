@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width-multiplier", type=float, default=1.0,
                         help="channel width multiplier of the preset (default 1.0)")
     parser.add_argument("--data", default="digits",
-                        help="digits (bundled, offline; default), cifar10:ROOT, cifar100:ROOT or "
-                             "imagenet:ROOT (ROOT/train and ROOT/val class folders)")
+                        help="a data source: digits (bundled, offline; default), fashion-mnist[:ROOT], "
+                             "cifar10:ROOT, cifar100:ROOT or imagenet:ROOT (ROOT/train and ROOT/val class folders)")
     parser.add_argument("--recipe", default=None,
                         help="training recipe: tiny or imagenet (default: the space's name if it is a "
                              "recipe, else tiny)")
