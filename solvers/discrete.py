@@ -131,7 +131,10 @@ class _ArchitectureMip:
         deadline = time.perf_counter() + seconds      # one limit for all the re-solves together
         for _ in range(MAX_CUTS + 1):
             model.seconds = deadline - time.perf_counter()
-            outcome = run_highs(model, "architecture MIP") if model.seconds > 0 else "limit"
+            if model.seconds <= 0:               # the re-solves after cuts used the time up
+                raise SolverLimitError(f"HiGHS found no provably best architecture within {seconds:g} s",
+                                       "Time limit reached")
+            outcome = run_highs(model, "architecture MIP")
             if outcome == "infeasible":
                 return None
             x = self._solution(highs)

@@ -143,8 +143,9 @@ class BlockOracle:
     def minimize(self, cost: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray | None:
         """A feasible vertex minimising ``<cost, block>``, the other block of ``(alpha, beta)`` fixed.
 
-        ``None`` when no candidate passes the exact check (e.g. the feasible set is thinner than the
-        margins); the current point, which is feasible, is then the caller's answer.
+        ``None`` when no candidate passes the exact check (the feasible set is thinner than HiGHS's
+        tolerance) or the LP reaches a limit; the current point, which is feasible, is then the
+        caller's answer.
         """
         cost = np.asarray(cost, dtype=np.float64).ravel()
         if cost.size != self._groups * self._options:

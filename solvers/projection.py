@@ -23,9 +23,10 @@ optimum whenever it can prove it within its time limit:
 3. The exact MIP of :mod:`solvers.discrete`, warm-started from the LP path's answer, under
    ``limits.projection_seconds``: its answer is eq. 13's optimum (method ``"exact"``). The LP path
    leaves credit on the table (on random instances it found the optimum about half the time), so it
-   is only the fallback: when the MIP reaches its limit the LP path's answer is kept (``"lp"``); when
-   the rounding got stuck too, the MIP gets ``limits.mip_seconds`` and, past that, the best feasible
-   architecture found is kept (``"feasible"``).
+   is only the fallback: when the MIP reaches its limit, the LP path's answer is kept (``"lp"``), or
+   the MIP's best architecture so far where that has more credit (``"incumbent"``). When the rounding
+   got stuck the MIP gets ``limits.mip_seconds``, and past that any feasible architecture is kept
+   (``"feasible"``).
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 # round gains no more, and an LP answer that loses more than this to the current block is not taken.
 NEGLIGIBLE = 1e-6
 
-Method = Literal["argmax", "exact", "lp", "feasible"]
+Method = Literal["argmax", "exact", "lp", "incumbent", "feasible"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ class Projection:
     """A projected architecture (one-hot ``alpha``, ``beta``) and the path that found it.
 
     ``method``: ``"argmax"`` (argmax was feasible: the optimum), ``"exact"`` (the MIP's proven optimum),
-    ``"lp"`` (the alternating-LP path; the MIP reached its limit or was not asked for) or
-    ``"feasible"`` (neither finished: a feasible architecture of no proven quality). ``rounded``: groups
+    ``"lp"`` (the alternating-LP path; the MIP reached its limit or was not asked for),
+    ``"incumbent"`` (the MIP's best architecture at its limit, when it beats the LP path's or that
+    got stuck) or ``"feasible"`` (neither: any feasible architecture). ``rounded``: groups
     rounded after the LPs; ``lp_credit``: the credit of the LP path's answer (``None`` where it did not
     run or got stuck); ``exact_seconds``: time spent in the MIP.
     """
@@ -121,18 +123,19 @@ def project(constraints: ConstraintSet | Sequence[Constraint], alpha_star: np.nd
         logger.info("the exact projection ended without a proven optimum (%s); keeping the %s", exc,
                     "LP path's answer" if lp is not None else "best feasible architecture")
         incumbent = exc.incumbent if isinstance(exc, SolverLimitError) else None
+        if incumbent is not None and (lp is None or _credit(incumbent[0], alpha_star)
+                                      + _credit(incumbent[1], beta_star) > lp_credit):
+            return Projection(*incumbent, method="incumbent", rounded=rounded, lp_credit=lp_credit,
+                              exact_seconds=elapsed)
         if lp is not None:
-            better = incumbent is not None and _credit(incumbent[0], alpha_star) + _credit(
-                incumbent[1], beta_star) > lp_credit
-            return Projection(*(incumbent if better else lp), method="lp", rounded=rounded,
-                              lp_credit=lp_credit, exact_seconds=elapsed)
-        fallback = incumbent if incumbent is not None else feasible_architecture(cs, limits=limits)
-        return Projection(*fallback, method="feasible", exact_seconds=elapsed)
+            return Projection(*lp, method="lp", rounded=rounded, lp_credit=lp_credit, exact_seconds=elapsed)
+        return Projection(*feasible_architecture(cs, limits=limits), method="feasible", exact_seconds=elapsed)
     elapsed = time.perf_counter() - tic
     if found is None:
         if lp is not None:                      # cannot happen: the MIP's set contains the LP answer
-            raise SolverError("the exact MIP found no architecture, though the LP path found a feasible "
-                              "one; report this instance", "contradiction")
+            logger.error("the exact MIP found no architecture, though the LP path found a feasible one; "
+                         "keeping the LP path's answer")
+            return Projection(*lp, method="lp", rounded=rounded, lp_credit=lp_credit, exact_seconds=elapsed)
         raise no_common_architecture(cs)
     return Projection(*found, method="exact", rounded=rounded, lp_credit=lp_credit, exact_seconds=elapsed)
 

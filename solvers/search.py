@@ -26,8 +26,8 @@ class SearchResult:
     """The projected architecture (one-hot ``alpha``, ``beta``), where it came from, and the log.
 
     ``values``/``slack``: each constrained resource of the architecture and ``bound - value`` (all
-    ``>= 0``); ``projection``: the path that found it, ``"argmax"``, ``"exact"``, ``"lp"`` or
-    ``"feasible"`` (see :class:`solvers.Projection`).
+    ``>= 0``); ``projection``: the path that found it, ``"argmax"`` or ``"exact"`` (eq. 13's optimum),
+    ``"lp"``, ``"incumbent"`` or ``"feasible"`` (see :class:`solvers.Projection`).
     """
     alpha: np.ndarray
     beta: np.ndarray
