@@ -17,7 +17,7 @@ from typing import Literal
 
 import highspy
 
-__all__ = ["SolverLimits", "DEFAULT_LIMITS", "SolverError", "SolverLimitError", "Outcome", "new_highs",
+__all__ = ["SolverLimits", "DEFAULT_LIMITS", "SolverError", "SolverLimitError", "Outcome", "ClockedHighs", "new_highs",
            "run_highs", "LP_SECONDS", "LP_ITERATIONS", "QP_SECONDS", "QP_ITERATIONS", "MIP_SECONDS",
            "MIP_NODES", "PROJECTION_SECONDS"]
 
