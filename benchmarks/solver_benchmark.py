@@ -3,10 +3,12 @@
     flock /tmp/hcn-cpu.lock .venv/bin/python benchmarks/solver_benchmark.py [--quick]
 
 Part 1 runs BCSFW searches on the ``imagenet`` preset for many targets over the reachable range and
-discretises each relaxed result twice: argmax (eq. 12) and our projection (eq. 13 + safe rounding); it
-counts constraint violations and their size, and compares the credit of our projection with the exact
-optimum (the MIP). Part 2 replays the LPs of one search: our warm-started HiGHS models vs
-``scipy.optimize.linprog`` on the same LPs, in the same run. The gradient is a synthetic stand-in
+discretises each relaxed result: argmax (eq. 12), our projection (eq. 13: the exact MIP warm-started
+from the alternating-LP path, within its time limit) and the alternating-LP path alone; it counts
+constraint violations and their size, how often the MIP solved within its limit and its time, and the
+credit the LP path loses against the exact optimum. Part 1c does the same for random relaxed points.
+Part 2 replays the LPs of one search: our warm-started HiGHS models vs ``scipy.optimize.linprog`` on
+the same LPs, in the same run. The gradient is a synthetic stand-in
 for the supernet (a fixed random "accuracy" preference for heavier blocks plus noise per step).
 
 The main resource is a measured latency table given with ``--lut FILE.json`` (``hardcore-nas lut``),
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from solvers import (  # noqa: E402
+    DEFAULT_LIMITS,
     BlockOracle,
     Constraint,
     ConstraintSet,
@@ -79,6 +82,26 @@ def _credit(alpha, beta, alpha_star, beta_star) -> float:
 
 
 # --- part 1: projection vs argmax ------------------------------------------------------------
+def discretise(constraints: ConstraintSet, alpha_star, beta_star) -> dict:
+    """Argmax, our projection and the LP path alone at one relaxed point, with their times and credits."""
+    argmax = argmax_projection(alpha_star, beta_star)
+    tic = time.perf_counter()
+    ours = project(constraints, alpha_star, beta_star)
+    project_ms = (time.perf_counter() - tic) * 1e3
+    tic = time.perf_counter()
+    lp = project(constraints, alpha_star, beta_star, exact=False)
+    lp_ms = (time.perf_counter() - tic) * 1e3
+    exact = best_architecture(constraints, alpha_star, beta_star)
+    return dict(
+        bounds=constraints.bounds, relaxed=constraints.values(alpha_star, beta_star),
+        argmax=constraints.values(*argmax), ours=constraints.values(ours.alpha, ours.beta),
+        method=ours.method, project_ms=project_ms, exact_ms=ours.exact_seconds * 1e3, lp_ms=lp_ms,
+        credit_ours=_credit(ours.alpha, ours.beta, alpha_star, beta_star),
+        credit_lp=_credit(lp.alpha, lp.beta, alpha_star, beta_star),
+        credit_argmax=_credit(*argmax, alpha_star, beta_star),
+        credit_exact=_credit(*exact, alpha_star, beta_star))
+
+
 def projection_runs(resources: list[ResourceModel], levels: list[tuple[float, ...]], seeds: int,
                     steps: int) -> list[dict]:
     """One search per (level, seed); ``levels`` give each resource's bound as a fraction of its range."""
@@ -89,22 +112,26 @@ def projection_runs(resources: list[ResourceModel], levels: list[tuple[float, ..
         for seed in range(seeds):
             gradient = PreferenceGradient(resources[0], seed)
             result = search(constraints, gradient, steps, np.random.default_rng(seed))
-            relaxed = result.relaxed_alpha, result.relaxed_beta
-            argmax = argmax_projection(*relaxed)
-            tic = time.perf_counter()
-            ours = project(constraints, *relaxed)
-            project_ms = (time.perf_counter() - tic) * 1e3
-            exact = best_architecture(constraints, *relaxed)
-            runs.append(dict(
-                bounds=constraints.bounds, seed=seed, relaxed=constraints.values(*relaxed),
-                argmax=constraints.values(*argmax), ours=constraints.values(ours.alpha, ours.beta),
-                method=ours.method, project_ms=project_ms,
-                credit_ours=_credit(ours.alpha, ours.beta, *relaxed),
-                credit_argmax=_credit(*argmax, *relaxed), credit_exact=_credit(*exact, *relaxed),
-                solver_s=result.solver_seconds, steps=steps))
+            run = discretise(constraints, result.relaxed_alpha, result.relaxed_beta)
+            runs.append(dict(run, seed=seed, solver_s=result.solver_seconds, steps=steps))
             print(f"  bounds {np.round(constraints.bounds, 1)} seed {seed}: relaxed "
-                  f"{np.round(runs[-1]['relaxed'], 1)} argmax {np.round(runs[-1]['argmax'], 1)} "
-                  f"ours {np.round(runs[-1]['ours'], 1)} ({ours.method})", flush=True)
+                  f"{np.round(run['relaxed'], 1)} argmax {np.round(run['argmax'], 1)} "
+                  f"ours {np.round(run['ours'], 1)} ({run['method']}, MIP {run['exact_ms']:.1f} ms)", flush=True)
+    return runs
+
+
+def random_runs(resources: list[ResourceModel], count: int, seed: int) -> list[dict]:
+    """Random relaxed points (Dirichlet per group) under bounds at random levels (5-60% of each range)."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for _ in range(count):
+        constraints = ConstraintSet([Constraint(r, r.least() + rng.uniform(0.05, 0.6) * (r.largest() - r.least()))
+                                     for r in resources])
+        concentration = rng.choice([0.3, 1.0, 3.0])
+        alpha_star = rng.dirichlet(np.full(constraints.alpha_shape[2], concentration),
+                                   size=constraints.alpha_shape[:2])
+        beta_star = rng.dirichlet(np.full(constraints.beta_shape[1], concentration), size=constraints.beta_shape[0])
+        runs.append(discretise(constraints, alpha_star, beta_star))
     return runs
 
 
@@ -118,19 +145,30 @@ def _slack_pct(values: np.ndarray, bounds: np.ndarray) -> float:
     return float(((bounds - values) / np.abs(bounds)).min() * 100)
 
 
-def summarize_projection(runs: list[dict]) -> list[str]:
+def _spread(values: list[float], unit: str = "", digits: int = 1) -> str:
+    """``median, p90, max`` of a list, or ``-`` when it is empty."""
+    if not values:
+        return "-"
+    return ", ".join(f"{v:.{digits}f}{unit}" for v in (statistics.median(values), np.percentile(values, 90),
+                                                        max(values)))
+
+
+def summarize_projection(runs: list[dict], noun: str = "searches") -> list[str]:
     argmax_excess = [_violation_pct(r["argmax"], r["bounds"]) for r in runs]
     ours_excess = [_violation_pct(r["ours"], r["bounds"]) for r in runs]
     violated = [e for e in argmax_excess if e > 0]
     slack = {key: statistics.median(_slack_pct(r[key], r["bounds"]) for r in runs)
              for key in ("argmax", "ours")}
     credit_ratio = [r["credit_ours"] / r["credit_exact"] for r in runs]
-    methods = {m: sum(r["method"] == m for r in runs) for m in ("argmax", "lp", "exact")}
-    lp_ms = statistics.median([r["project_ms"] for r in runs if r["method"] != "argmax"] or [0.0])
+    methods = {m: sum(r["method"] == m for r in runs) for m in ("argmax", "exact", "lp")}
+    methods["other"] = len(runs) - sum(methods.values())         # the MIP's incumbent, any feasible
+    binding = [r for r in runs if r["method"] != "argmax"]          # argmax broke a bound
+    lp_loss = [(1 - r["credit_lp"] / r["credit_exact"]) * 100 for r in binding]
+    lp_optimal = sum(loss <= 1e-7 for loss in lp_loss)
     return [
-        "| | argmax (eq. 12) | our projection (eq. 13 + safe rounding) |",
+        "| | argmax (eq. 12) | our projection (eq. 13: exact MIP, LP path as fallback) |",
         "|---|---|---|",
-        f"| searches violating a bound | {len(violated)} / {len(runs)} | "
+        f"| {noun} violating a bound | {len(violated)} / {len(runs)} | "
         f"{sum(e > 0 for e in ours_excess)} / {len(runs)} |",
         f"| largest violation | {max(argmax_excess):.2f}% | {max(ours_excess):.2f}% |",
         f"| median violation (of the violating) | "
@@ -138,9 +176,16 @@ def summarize_projection(runs: list[dict]) -> list[str]:
         f"| median slack left (least over the bounds) | {slack['argmax']:.2f}% | {slack['ours']:.2f}% |",
         f"| credit vs the exact optimum (median, min) | - | {statistics.median(credit_ratio):.4f}, "
         f"{min(credit_ratio):.4f} |",
-        f"| how our projection ended | | argmax was feasible: {methods['argmax']}, LPs + rounding: "
-        f"{methods['lp']}, exact MIP fallback: {methods['exact']} |",
-        f"| projection time, median (where the LPs ran) | | {lp_ms:.1f} ms |",
+        f"| how our projection ended | | argmax was feasible: {methods['argmax']}, exact MIP: "
+        f"{methods['exact']}, LP path (MIP at its limit): {methods['lp']}, other: {methods['other']} |",
+        f"| exact MIP solved within its {DEFAULT_LIMITS.projection_seconds:g} s limit | | "
+        f"{methods['exact']} / {len(binding)} |",
+        f"| MIP time (median, p90, max) | | {_spread([r['exact_ms'] for r in binding], ' ms')} |",
+        f"| projection time, LPs + MIP (median, p90, max) | | "
+        f"{_spread([r['project_ms'] for r in binding], ' ms')} |",
+        f"| the LP path alone: found the optimum | | {lp_optimal} / {len(binding)} |",
+        f"| the LP path alone: credit lost vs the optimum (median, p90, max) | | {_spread(lp_loss, '%', 2)} |",
+        f"| the LP path alone: time (median, p90, max) | | {_spread([r['lp_ms'] for r in binding], ' ms')} |",
     ]
 
 
@@ -248,7 +293,7 @@ def main() -> None:
                         "resource (default: exact MACs of the imagenet preset)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "solver.md")
     args = parser.parse_args()
-    steps, seeds, n_targets = (200, 1, 4) if args.quick else (2000, 3, 12)
+    steps, seeds, n_targets, n_random = (200, 1, 4, 20) if args.quick else (2000, 3, 12, 200)
 
     if args.lut is None:
         space = get_space("imagenet")
@@ -272,6 +317,9 @@ def main() -> None:
     pairs = [(f, g) for f in np.linspace(0.1, 0.5, max(2, n_targets // 3)) for g in (0.2, 0.4)]
     print(f"part 1b: {len(pairs)} ({name}, params) targets x {seeds} seeds", flush=True)
     double = projection_runs([main_resource, params], pairs, seeds, steps)
+    print(f"part 1c: {n_random} random relaxed points, one and two constraints", flush=True)
+    random_single = random_runs([main_resource], n_random, seed=1)
+    random_double = random_runs([main_resource, params], n_random, seed=2)
     print("part 2: LP timing", flush=True)
     at_30 = [Constraint(r, r.least() + 0.3 * (r.largest() - r.least()))
              for r in (main_resource, params)]
@@ -285,8 +333,14 @@ def main() -> None:
                f"{highspy.HIGHS_VERSION_PATCH}, scipy {scipy.__version__}")
     report = [
         "# Solver benchmark: projection vs argmax, and the LP time of a BCSFW step", "",
-        f"Machine: 2-core AMD EPYC VM ({platform.machine()}), no GPU; shared with other work, runs "
-        f"serialised with `flock /tmp/hcn-cpu.lock`. Python {platform.python_version()}, {version}.", "",
+        f"Machine: 2-core AMD EPYC VM ({platform.machine()}), no GPU; shared with other work (times are "
+        f"noisy), runs serialised with `flock /tmp/hcn-cpu.lock`. Python {platform.python_version()}, "
+        f"{version}.", "",
+        "Projection: `solvers.project` returns the exact eq. 13 optimum (the MIP of `solvers/discrete.py`, "
+        "warm-started from the alternating-LP path's answer) when the MIP solves within "
+        f"`SolverLimits.projection_seconds` = {DEFAULT_LIMITS.projection_seconds:g} s, else the LP path's "
+        "answer; 'the LP path alone' is `project(..., exact=False)`, the official alternating LPs plus safe "
+        "rounding.", "",
         "Command: `flock /tmp/hcn-cpu.lock .venv/bin/python benchmarks/solver_benchmark.py"
         f"{' --quick' if args.quick else ''}{f' --lut {args.lut}' if args.lut else ''}`", "",
         f"{resource_note} Gradient: a synthetic stand-in for the "
@@ -301,6 +355,12 @@ def main() -> None:
         "Seed 0, Table 2 layout (bold: over the bound):", "", *table2(single, f"{unit} {name}"), "",
         f"## 1b. Two constraints at once ({name} and params): {len(double)} searches", "",
         *summarize_projection(double), "",
+        f"## 1c. Random relaxed points: {n_random} with one {name} bound, {n_random} with {name} and params",
+        "",
+        "Relaxed points drawn per group from a Dirichlet (concentration 0.3, 1 or 3), each bound at a random "
+        "level in 5-60% of its range; the table compares the same three discretisations.", "",
+        f"One constraint ({name}):", "", *summarize_projection(random_single, "points"), "",
+        f"Two constraints ({name} and params):", "", *summarize_projection(random_double, "points"), "",
         "## 2. LP time per BCSFW step", "",
         f"Goal of issue 4, a BCSFW step's LP under 2 ms: the oracle took {lp['in_search_ms']:.3f} ms "
         f"(median; p90 {lp['in_search_p90']:.3f} ms) per step with one constraint and "

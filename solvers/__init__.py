@@ -2,6 +2,7 @@
 from .bcsfw import RelaxedResult, StepRecord, bcsfw, step_size
 from .constraints import ConstraintSet, InfeasibleConstraintError, ReachableRange
 from .discrete import best_architecture
+from .limits import DEFAULT_LIMITS, SolverError, SolverLimitError, SolverLimits
 from .oracle import BlockOracle
 from .projection import Projection, argmax_projection, project
 from .resources import Constraint, ResourceModel
@@ -13,5 +14,6 @@ __all__ = [
     "Constraint", "ResourceModel", "ConstraintSet", "InfeasibleConstraintError", "ReachableRange",
     "feasible_architecture", "balanced_start", "best_architecture", "BlockOracle",
     "bcsfw", "step_size", "StepRecord", "RelaxedResult", "Projection", "project", "argmax_projection",
-    "soft_penalty_search", "search", "SearchResult",
+    "soft_penalty_search", "search", "SearchResult", "SolverLimits", "DEFAULT_LIMITS", "SolverError",
+    "SolverLimitError",
 ]

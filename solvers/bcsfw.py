@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from .constraints import ConstraintSet, as_constraint_set
+from .limits import SolverLimits
 from .oracle import BlockOracle
 from .resources import Constraint
 
@@ -94,14 +95,16 @@ def bcsfw(constraints: ConstraintSet | Sequence[Constraint], gradient: GradientF
           start: tuple[np.ndarray, np.ndarray], steps: int, rng: np.random.Generator, *,
           gamma_max: float = 0.002, schedule: Schedule = "constant", momentum: float = 0.9,
           block_choice: Literal["random", "alternate"] = "random",
-          on_step: Callable[[StepRecord], None] | None = None) -> RelaxedResult:
+          on_step: Callable[[StepRecord], None] | None = None,
+          limits: SolverLimits | None = None) -> RelaxedResult:
     """Run ``steps`` BCSFW steps from the feasible ``start``.
 
     ``momentum``: the LP direction is an exponential average of the gradients (official 0.9; 0 uses
     the raw gradient). Both averages take every step's gradients, since the callback returns both
     (the official code updates only the moved block's); they start at the first gradient, so the
     logged gap carries no zero-initialisation bias. ``block_choice``: alpha or beta with p = 0.5 per
-    step (paper), or alpha and beta in turn.
+    step (paper), or alpha and beta in turn. ``limits``: of each LP (a step whose LP reaches one stays
+    put).
     """
     cs = as_constraint_set(constraints)
     if steps < 0 or not 0.0 < gamma_max <= 1.0 or not 0.0 <= momentum < 1.0:
@@ -112,7 +115,7 @@ def bcsfw(constraints: ConstraintSet | Sequence[Constraint], gradient: GradientF
     alpha, beta = (np.array(x, dtype=np.float64) for x in start)
     if not cs.satisfied(alpha, beta):
         raise ValueError(f"the start violates a constraint: slack {cs.slacks(alpha, beta)}")
-    oracles = {"alpha": BlockOracle(cs, "alpha"), "beta": BlockOracle(cs, "beta")}
+    oracles = {"alpha": BlockOracle(cs, "alpha", limits), "beta": BlockOracle(cs, "beta", limits)}
     direction: dict[str, np.ndarray] = {}
     log: list[StepRecord] = []
     solver_seconds = gradient_seconds = 0.0

@@ -11,19 +11,30 @@ HiGHS decides feasibility up to a tolerance; this module never trusts it. Rows a
 size, their bounds tightened by a small margin, and every candidate is checked exactly on the full
 ``(alpha, beta)`` by :class:`ConstraintSet`; a candidate that fails is re-solved with a wider margin,
 and ``None`` comes back when none passes. Callers keep their current (feasible) point in that case.
+
+A margin never cuts a row below the least value the block can give it: a row whose bound is exactly
+that least value (a 0/1 indicator row with bound 0: "no removed option") keeps its exact bound, so its
+feasible face stays. When the margins together still empty the set, the exact bounds are tried once.
+Every solve runs under :class:`~solvers.limits.SolverLimits`; a limit reached also gives ``None`` (and a
+warning), and before a balancing QP an LP checks that the set is not empty (HiGHS 1.16's QP solver
+does not stop on an empty set by itself).
 """
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import highspy
 import numpy as np
 
 from .constraints import ConstraintSet
+from .limits import DEFAULT_LIMITS, Outcome, SolverError, SolverLimits, new_highs, run_highs
 
 __all__ = ["BlockOracle", "Block"]
 
 Block = Literal["alpha", "beta"]
+
+logger = logging.getLogger(__name__)
 
 # Relative tightening of each scaled constraint row, tried in turn until a candidate checks out.
 MARGINS = (1e-8, 1e-6, 1e-4)
@@ -34,12 +45,15 @@ ZERO = 1e-12
 class _SimplexProductModel:
     """A HiGHS model over ``groups`` simplices of ``options`` entries plus replaceable linear rows."""
 
-    def __init__(self, groups: int, options: int, num_rows: int, quadratic: bool):
+    def __init__(self, groups: int, options: int, num_rows: int, quadratic: bool, limits: SolverLimits):
         n = groups * options
         self.n, self.groups, self.num_rows, self.quadratic = n, groups, num_rows, quadratic
         self._columns = np.arange(n, dtype=np.int32)
-        self._highs = highspy.Highs()
-        self._highs.silent()
+        if quadratic:
+            self._model = new_highs(limits.qp_seconds, qp_iteration_limit=limits.qp_iterations)
+        else:
+            self._model = new_highs(limits.lp_seconds, simplex_iteration_limit=limits.lp_iterations)
+        self._highs = self._model.highs
         self._highs.setOptionValue("presolve", "off")
         self._highs.setOptionValue("primal_feasibility_tolerance", 1e-9)
         self._highs.setOptionValue("dual_feasibility_tolerance", 1e-9)
@@ -73,17 +87,34 @@ class _SimplexProductModel:
                             (np.arange(m) * self.n).astype(np.int32), np.tile(self._columns, m),
                             rows.ravel())
 
-    def solve(self, cost: np.ndarray, rows: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
-        """Optimal ``x`` (flat), or ``None`` when HiGHS finds no optimum."""
+    def solve(self, cost: np.ndarray, rows: np.ndarray, upper: np.ndarray, col_upper: np.ndarray
+              ) -> tuple[Outcome | Literal["error"], np.ndarray | None]:
+        """How the solve ended, and the optimal ``x`` (flat) when it is ``"optimal"``.
+
+        An LP that HiGHS cannot solve is retried once without the warm basis, then raises
+        :class:`SolverError`; a QP that it cannot solve ends as ``"error"`` (the caller keeps its point).
+        """
         basis = None if self.quadratic else self._highs.getBasis()
         self._highs.changeColsCost(self.n, self._columns, cost)
+        self._highs.changeColsBounds(self.n, self._columns, np.zeros(self.n), col_upper)
         self._set_rows(rows, upper)
         if basis is not None and basis.valid:
             self._highs.setBasis(basis)                              # the new rows keep their status
-        self._highs.run()
-        if self._highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
-        return np.array(self._highs.getSolution().col_value)
+        try:
+            outcome = run_highs(self._model, "balancing QP" if self.quadratic else "block LP")
+        except SolverError:
+            if self.quadratic:                  # HiGHS 1.16's QP solver fails on some degenerate sets
+                return "error", None
+            self._highs.clearSolver()           # a stale basis is the usual cause: retry once cold
+            outcome = run_highs(self._model, "block LP")
+        if outcome != "optimal":
+            return outcome, None
+        return outcome, np.array(self._highs.getSolution().col_value)
+
+    @property
+    def status(self) -> str:
+        """HiGHS's words for how the last solve ended."""
+        return self._model.status_name()
 
     @property
     def iterations(self) -> int:
@@ -94,13 +125,14 @@ class _SimplexProductModel:
 class BlockOracle:
     """Linear (or balancing quadratic) minimisation over one block's feasible set (eq. 10 or 11)."""
 
-    def __init__(self, constraints: ConstraintSet, block: Block):
+    def __init__(self, constraints: ConstraintSet, block: Block, limits: SolverLimits | None = None):
         if block not in ("alpha", "beta"):
             raise ValueError(f"block must be 'alpha' or 'beta', got {block!r}")
         self.constraints, self.block = constraints, block
+        self.limits = DEFAULT_LIMITS if limits is None else limits
         self.shape = constraints.alpha_shape if block == "alpha" else constraints.beta_shape
         self._groups, self._options = int(np.prod(self.shape[:-1])), self.shape[-1]
-        self._lp = _SimplexProductModel(self._groups, self._options, len(constraints), False)
+        self._lp = _SimplexProductModel(self._groups, self._options, len(constraints), False, self.limits)
         self._qp: _SimplexProductModel | None = None
 
     @property
@@ -111,8 +143,9 @@ class BlockOracle:
     def minimize(self, cost: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray | None:
         """A feasible vertex minimising ``<cost, block>``, the other block of ``(alpha, beta)`` fixed.
 
-        ``None`` when no candidate passes the exact check (e.g. the feasible set is thinner than the
-        margins); the current point, which is feasible, is then the caller's answer.
+        ``None`` when no candidate passes the exact check (the feasible set is thinner than HiGHS's
+        tolerance) or the LP reaches a limit; the current point, which is feasible, is then the
+        caller's answer.
         """
         cost = np.asarray(cost, dtype=np.float64).ravel()
         if cost.size != self._groups * self._options:
@@ -123,11 +156,27 @@ class BlockOracle:
     def balance(self, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray | None:
         """The feasible block of least ``||x||^2``, i.e. closest to uniform in every group."""
         if self._qp is None:
-            self._qp = _SimplexProductModel(self._groups, self._options, len(self.constraints), True)
+            self._qp = _SimplexProductModel(self._groups, self._options, len(self.constraints), True,
+                                            self.limits)
         return self._solve(self._qp, np.zeros(self._groups * self._options), alpha, beta)
 
     def _solve(self, model: _SimplexProductModel, cost: np.ndarray,
                alpha: np.ndarray, beta: np.ndarray) -> np.ndarray | None:
+        rows, rhs = self._rows(alpha, beta)
+        if rows is None:
+            return None
+        for i, margin in enumerate(MARGINS):
+            outcome, x = self._attempt(model, cost, rows, rhs, margin, alpha, beta)
+            if outcome == "infeasible" and i == 0:
+                # The margins together emptied a set that may still have points on its bounds.
+                outcome, x = self._attempt(model, cost, rows, rhs, 0.0, alpha, beta)
+            if outcome != "rejected":
+                return x
+        return None
+
+    def _rows(self, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """The block's constraint rows scaled to unit size (``None`` when one is violated whatever
+        the block does); rows the block does not touch get an infinite bound."""
         if self.block == "alpha":
             rows, rhs = self.constraints.alpha_rows(beta)
         else:
@@ -135,20 +184,50 @@ class BlockOracle:
         scale = np.abs(rows).max(axis=1)
         live = scale > 0
         if (rhs[~live] < 0).any():              # a violated row this block cannot change
-            return None
+            return None, rhs
         scale = np.where(live, scale, 1.0)
-        rows, rhs = rows / scale[:, None], rhs / scale
-        for margin in MARGINS:
-            # A row this block does not touch holds for every x: leave it unbounded.
-            upper = np.where(live, rhs - margin * np.maximum(1.0, np.abs(rhs)), np.inf)
-            x = model.solve(cost, rows, upper)
-            if x is None:
-                return None
-            x = self._polish(x)
-            point = (x, beta) if self.block == "alpha" else (alpha, x)
-            if self.constraints.satisfied(*point):
-                return x
-        return None
+        return rows / scale[:, None], np.where(live, rhs / scale, np.inf)
+
+    def _attempt(self, model: _SimplexProductModel, cost: np.ndarray, rows: np.ndarray, rhs: np.ndarray,
+                 margin: float, alpha: np.ndarray, beta: np.ndarray) -> tuple[str, np.ndarray | None]:
+        """One solve with bounds tightened by ``margin``: ``("accepted", x)``, ``("rejected", None)``
+        (the exact check failed), ``("infeasible", None)`` or ``("limit", None)``."""
+        upper, col_upper = self._bounds(rows, rhs, margin)
+        if model.quadratic:                     # the QP solver may not stop on an empty set
+            outcome, _ = self._lp.solve(np.zeros(model.n), rows, upper, col_upper)
+            if outcome != "optimal":
+                return self._unsolved(outcome)
+        outcome, x = model.solve(cost, rows, upper, col_upper)
+        if outcome != "optimal":
+            return self._unsolved(outcome, model)
+        x = self._polish(x)
+        point = (x, beta) if self.block == "alpha" else (alpha, x)
+        return ("accepted", x) if self.constraints.satisfied(*point) else ("rejected", None)
+
+    def _bounds(self, rows: np.ndarray, rhs: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+        """Row bounds tightened by ``margin``, and column upper bounds.
+
+        A margin never goes below the least value the block can give a row (that would empty the
+        row's set). A row whose bound is at that least value holds exactly when every group uses only
+        its cheapest options for the row: those columns stay, the others get upper bound 0 and the row
+        is dropped. Exact, and it spares HiGHS a degenerate face (its QP solver cycles on one).
+        """
+        by_group = rows.reshape(len(rows), self._groups, self._options)
+        least = by_group.min(axis=2).sum(axis=1)
+        with np.errstate(invalid="ignore"):     # inf - inf on untouched rows; they stay unbounded
+            upper = np.maximum(rhs - margin * np.maximum(1.0, np.abs(rhs)), np.minimum(rhs, least))
+        tight = np.isfinite(rhs) & (rhs <= least)
+        upper = np.where(np.isfinite(rhs) & ~tight, upper, np.inf)
+        costly = (by_group[tight] > by_group[tight].min(axis=2, keepdims=True)).any(axis=0).ravel()
+        return upper, np.where(costly, 0.0, 1.0)
+
+    def _unsolved(self, outcome: str, model: _SimplexProductModel | None = None) -> tuple[str, None]:
+        """Log a limit or a QP error (the caller keeps its current point) and pass the outcome on."""
+        if outcome in ("limit", "error"):
+            model = model or self._lp
+            logger.warning("the %s %s ended without an answer (%s); the current point is kept",
+                           self.block, "QP" if model.quadratic else "LP", model.status)
+        return outcome, None
 
     def _polish(self, x: np.ndarray) -> np.ndarray:
         """Exact zeros for round-off and groups that sum to one."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from .bcsfw import GradientFn, Schedule, StepRecord, bcsfw
 from .constraints import ConstraintSet, as_constraint_set
+from .limits import SolverLimits
 from .projection import project
 from .resources import Constraint
 from .start import balanced_start, feasible_architecture
@@ -25,7 +26,8 @@ class SearchResult:
     """The projected architecture (one-hot ``alpha``, ``beta``), where it came from, and the log.
 
     ``values``/``slack``: each constrained resource of the architecture and ``bound - value`` (all
-    ``>= 0``); ``projection``: how it was projected (see :class:`solvers.Projection`).
+    ``>= 0``); ``projection``: the path that found it, ``"argmax"`` or ``"exact"`` (eq. 13's optimum),
+    ``"lp"``, ``"incumbent"`` or ``"feasible"`` (see :class:`solvers.Projection`).
     """
     alpha: np.ndarray
     beta: np.ndarray
@@ -45,16 +47,18 @@ def search(constraints: ConstraintSet | Constraint | Sequence[Constraint], gradi
            steps: int, rng: np.random.Generator, *, gamma_max: float = 0.002,
            schedule: Schedule = "constant", momentum: float = 0.9,
            block_choice: Literal["random", "alternate"] = "random",
-           on_step: Callable[[StepRecord], None] | None = None) -> SearchResult:
+           on_step: Callable[[StepRecord], None] | None = None,
+           limits: SolverLimits | None = None) -> SearchResult:
     """Search under every constraint; the defaults are the official code's (constant step 0.002,
     momentum 0.9, random block). Raises :class:`InfeasibleConstraintError` before any gradient is
-    computed when no architecture satisfies the constraints.
+    computed when no architecture satisfies the constraints. ``limits``: of every HiGHS call
+    (default :data:`solvers.limits.DEFAULT_LIMITS`).
     """
     cs = as_constraint_set(constraints)
-    start = balanced_start(cs, feasible_architecture(cs))
+    start = balanced_start(cs, feasible_architecture(cs, limits=limits), limits=limits)
     relaxed = bcsfw(cs, gradient, start, steps, rng, gamma_max=gamma_max, schedule=schedule,
-                    momentum=momentum, block_choice=block_choice, on_step=on_step)
-    projection = project(cs, relaxed.alpha, relaxed.beta)
+                    momentum=momentum, block_choice=block_choice, on_step=on_step, limits=limits)
+    projection = project(cs, relaxed.alpha, relaxed.beta, limits=limits)
     values = cs.values(projection.alpha, projection.beta)
     return SearchResult(
         alpha=projection.alpha, beta=projection.beta,

@@ -22,15 +22,18 @@ import numpy as np
 
 from .constraints import ConstraintSet, InfeasibleConstraintError, format_amount
 from .discrete import best_architecture
+from .limits import SolverLimitError, SolverLimits
 from .oracle import BlockOracle
 from .resources import Constraint
 
 __all__ = ["feasible_architecture", "balanced_start", "no_common_architecture"]
 
 
-def feasible_architecture(constraints: ConstraintSet, time_limit: float = 30.0
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """A one-hot ``(alpha, beta)`` inside every constraint, or :class:`InfeasibleConstraintError`."""
+def feasible_architecture(constraints: ConstraintSet, time_limit: float | None = None, *,
+                          limits: SolverLimits | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A one-hot ``(alpha, beta)`` inside every constraint, or :class:`InfeasibleConstraintError`
+    when none is (decided exactly). :class:`SolverLimitError` when the MIP reaches ``time_limit``
+    (default ``limits.mip_seconds``) without finding one or proving there is none."""
     cheapest = [c.resource.least_architecture() for c in constraints.constraints]
     # The least values as the exact check computes them (``least()`` may differ in the last bit).
     least = {c.name: c.resource.evaluate(*arch) for c, arch in zip(constraints.constraints, cheapest)}
@@ -41,11 +44,13 @@ def feasible_architecture(constraints: ConstraintSet, time_limit: float = 30.0
         if constraints.satisfied(alpha, beta):
             return alpha, beta
     try:
-        found = best_architecture(constraints, time_limit=time_limit)
-    except TimeoutError as exc:
-        raise InfeasibleConstraintError(
-            f"no architecture satisfying all {len(constraints)} constraints together was found "
-            f"({exc}; not proven infeasible): {constraints.describe()}; loosen a bound", least) from exc
+        found = best_architecture(constraints, time_limit=time_limit, limits=limits)
+    except SolverLimitError as exc:
+        if exc.incumbent is not None:           # any feasible architecture will do here
+            return exc.incumbent
+        raise SolverLimitError(f"no architecture satisfying all {len(constraints)} constraints was found "
+                               f"and none was proven impossible ({exc}): {constraints.describe()}",
+                               exc.status) from exc
     if found is None:
         raise no_common_architecture(constraints)
     return found
@@ -60,17 +65,19 @@ def no_common_architecture(constraints: ConstraintSet) -> InfeasibleConstraintEr
 
 
 def balanced_start(constraints: ConstraintSet, anchor: tuple[np.ndarray, np.ndarray] | None = None,
-                   rounds: int = 50, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+                   rounds: int = 50, tol: float = 1e-3, *, limits: SolverLimits | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """A feasible ``(alpha, beta)`` as close to uniform as alternating block QPs get from ``anchor``.
 
     ``anchor`` (default :func:`feasible_architecture`) must be feasible. Stops when a round moves no
-    entry by more than ``tol`` or after ``rounds`` rounds.
+    entry by more than ``tol`` or after ``rounds`` rounds. A QP that is infeasible (after the oracle's
+    margins), fails, or reaches its limit leaves its block as it was.
     """
-    alpha, beta = feasible_architecture(constraints) if anchor is None else anchor
+    alpha, beta = feasible_architecture(constraints, limits=limits) if anchor is None else anchor
     alpha, beta = np.array(alpha, dtype=np.float64), np.array(beta, dtype=np.float64)
     if not constraints.satisfied(alpha, beta):
         raise ValueError(f"the anchor violates a constraint: slack {constraints.slacks(alpha, beta)}")
-    alpha_qp, beta_qp = BlockOracle(constraints, "alpha"), BlockOracle(constraints, "beta")
+    alpha_qp, beta_qp = BlockOracle(constraints, "alpha", limits), BlockOracle(constraints, "beta", limits)
     for _ in range(rounds):
         moved = 0.0
         new_beta = beta_qp.balance(alpha, beta)

@@ -72,3 +72,58 @@ def feasible_mask(cs: ConstraintSet, alphas: np.ndarray, betas: np.ndarray) -> n
         values = np.einsum("sdc,nsdc,nsd->n", r.block_costs, alphas, present) + r.constant
         ok &= values <= c.bound
     return ok
+
+
+# --- dyadic instances: every sum exact, so "on the bound" means the same in any summation order -------
+NEAR = 2.0 ** -30      # a near-tie: about 1e-9, inside HiGHS's tolerance, yet exactly representable
+
+
+def dyadic_resource(rng: np.random.Generator, shape: tuple[int, int, int], min_depth: int,
+                    name: str) -> ResourceModel:
+    """Quarter-unit integer costs (many exact ties) times a power of two (MACs-like scales), some
+    entries moved by ``NEAR`` so that architectures sit within 1e-9 of each other."""
+    costs = rng.integers(-8, 21, size=shape) / 4.0
+    costs += NEAR * rng.choice([-1.0, 0.0, 0.0, 1.0], size=shape)
+    scale = 2.0 ** int(rng.integers(-8, 21))
+    return ResourceModel(name, costs * scale, float(rng.integers(-10, 11)) * scale, min_depth)
+
+
+def indicator_resource(rng: np.random.Generator, shape: tuple[int, int, int], min_depth: int,
+                       name: str) -> ResourceModel:
+    """0/1 costs, the removed options (a per-block maximum: a bound of exactly 0 forbids them)."""
+    removed = rng.random(shape) < rng.uniform(0.1, 0.6)
+    removed[..., int(rng.integers(shape[2]))] &= rng.random(shape[:2]) < 0.1   # sometimes a block has none
+    return ResourceModel(name, removed.astype(np.float64), 0.0, min_depth)
+
+
+def dyadic_constraints(rng: np.random.Generator, shape: tuple[int, int, int], min_depth: int, num: int,
+                       indicator: bool) -> ConstraintSet:
+    """``num`` dyadic constraints (plus an indicator row with bound 0 if asked), each bound placed
+    exactly on a random architecture's value, one ``NEAR`` off it, or anywhere in (or below) the range."""
+    alphas, betas = random_architecture(rng, shape, min_depth)
+    constraints = []
+    for i in range(num):
+        r = dyadic_resource(rng, shape, min_depth, f"r{i}")
+        on = r.evaluate(alphas, betas)
+        kind = rng.choice(["on", "near", "range"], p=[0.5, 0.25, 0.25])
+        if kind == "on":
+            bound = on
+        elif kind == "near":
+            unit = 2.0 ** np.floor(np.log2(np.abs(r.block_costs).max()))     # a power of two: exact
+            bound = on + NEAR * unit * rng.choice([-1.0, 1.0])
+        else:
+            bound = r.least() + rng.uniform(-0.1, 0.7) * (r.largest() - r.least())
+        constraints.append(Constraint(r, bound))
+    if indicator:
+        constraints.append(Constraint(indicator_resource(rng, shape, min_depth, "removed"), 0.0))
+    return ConstraintSet(constraints)
+
+
+def exact_values(cs: ConstraintSet, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """``(N, m)`` values of every stacked architecture, summed block by block (exact on dyadic costs)."""
+    values = []
+    for c in cs.constraints:
+        r = c.resource
+        present = np.einsum("dk,nsk->nsd", r.presence, betas)
+        values.append(np.einsum("sdc,nsdc,nsd->n", r.block_costs, alphas, present) + r.constant)
+    return np.stack(values, axis=1)

@@ -70,11 +70,26 @@ def test_warm_start_reuses_the_basis():
     assert cold > 0 and oracle.iterations == 0
 
 
-def test_a_feasible_set_thinner_than_the_margin_gives_none():
+def test_a_bound_at_the_least_value_keeps_its_single_point():
+    """The margin would empty this set; the row is met exactly by fixing the costlier options to 0."""
     r = ResourceModel("r", np.array([[[1.0, 2.0], [1.0, 3.0]]]), 0.0, 2)
     cs = ConstraintSet([Constraint(r, 2.0)])               # only the cheapest architecture fits
     alpha, beta = np.eye(2)[[[0, 0]]], np.ones((1, 1))
-    assert BlockOracle(cs, "alpha").minimize(-np.ones((1, 2, 2)), alpha, beta) is None
+    np.testing.assert_array_equal(BlockOracle(cs, "alpha").minimize(-np.ones((1, 2, 2)), alpha, beta), alpha)
+    np.testing.assert_array_equal(BlockOracle(cs, "alpha").balance(alpha, beta), alpha)
+
+
+def test_a_zero_one_indicator_row_with_bound_zero_keeps_the_allowed_options():
+    """A per-block maximum: "no present block may use a removed option" (options 2, 3 removed)."""
+    latency = ResourceModel("latency", np.array([[[1.0, 2.0, 3.0, 4.0]] * 3]), 0.0, 3)
+    removed = ResourceModel("removed", np.array([[[0.0, 0.0, 1.0, 1.0]] * 3]), 0.0, 3)
+    cs = ConstraintSet([Constraint(latency, 5.0), Constraint(removed, 0.0)])
+    alpha, beta = np.eye(4)[[[0, 0, 0]]], np.ones((1, 1))
+    x = BlockOracle(cs, "alpha").minimize(-np.arange(4.0) * np.ones((1, 3, 4)), alpha, beta)
+    assert x is not None and cs.satisfied(x, beta)
+    assert (x[..., 2:] == 0).all() and latency.evaluate(x, beta) == pytest.approx(5.0)
+    balanced = BlockOracle(cs, "alpha").balance(alpha, beta)
+    assert balanced is not None and cs.satisfied(balanced, beta) and (balanced[..., 2:] == 0).all()
 
 
 def test_balance_is_uniform_when_nothing_binds():

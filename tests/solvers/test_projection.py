@@ -25,7 +25,7 @@ def _relaxed_and_feasible(rng, num):
 def test_the_projection_is_one_hot_and_feasible(num):
     rng = np.random.default_rng(num)
     methods = collections.Counter()
-    for _ in range((600, 350, 200)[num - 1]):
+    for _ in range((250, 150, 100)[num - 1]):
         cs, alpha_star, beta_star = _relaxed_and_feasible(rng, num)
         try:
             p = project(cs, alpha_star, beta_star)
@@ -37,9 +37,9 @@ def test_the_projection_is_one_hot_and_feasible(num):
         assert is_one_hot(p.alpha) and is_one_hot(p.beta)
         assert all(c.slack(p.alpha, p.beta) >= 0 for c in cs.constraints)
         methods[p.method] += 1
-    assert methods["lp"] > 50
-    if num == 1:      # with one constraint the rounding provably never gets stuck
-        assert methods["exact"] == 0 and methods["infeasible"] == 0
+    assert methods["exact"] > 40 and methods["lp"] == methods["feasible"] == 0   # the MIP always solved
+    if num == 1:
+        assert methods["infeasible"] == 0
 
 
 def test_without_a_binding_constraint_it_is_argmax():
@@ -61,7 +61,7 @@ def test_argmax_breaks_a_binding_constraint_where_the_projection_does_not():
     """Table 2 in small: a relaxed point on the boundary; argmax of it often lies outside."""
     rng = np.random.default_rng(5)
     argmax_violations = 0
-    for _ in range(300):
+    for _ in range(150):
         r = ResourceModel("latency", rng.uniform(1, 5, size=(3, 4, 6)), 2.0, 2)
         alpha_star = rng.dirichlet(np.ones(6), size=(3, 4))
         beta_star = rng.dirichlet(np.ones(3), size=3)
@@ -69,7 +69,7 @@ def test_argmax_breaks_a_binding_constraint_where_the_projection_does_not():
         argmax_violations += not cs.satisfied(*argmax_projection(alpha_star, beta_star))
         p = project(cs, alpha_star, beta_star)
         assert cs.satisfied(p.alpha, p.beta) and is_one_hot(p.alpha) and is_one_hot(p.beta)
-    assert argmax_violations > 50
+    assert argmax_violations > 25
 
 
 @pytest.mark.parametrize("num", [1, 2, 3])

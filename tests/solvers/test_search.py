@@ -51,7 +51,7 @@ def test_a_search_on_the_imagenet_space_under_macs_and_params():
                                                       for s, b, cfg in arch.blocks())) / 1e6
     assert result.values["macs"] == pytest.approx(exact_macs)
     assert result.values["params"] == pytest.approx(exact_params)
-    assert result.projection in ("argmax", "lp", "exact")
+    assert result.projection in ("argmax", "exact")       # eq. 13's optimum: the MIP solves in time
     assert result.solver_seconds > 0 and result.gradient_seconds > 0
 
 
