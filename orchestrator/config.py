@@ -16,6 +16,7 @@ from typing import Any
 
 from hardcore_nas import UsageError, packaged_file
 from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile
+from workers.resources import list_resources
 
 __all__ = ["Resources", "ResourceRequests", "SearchSettings", "TargetSpec", "RunConfig", "default_config",
            "load_config", "packaged_configs", "parse_config"]
@@ -172,8 +173,7 @@ class RunConfig:
     devices: tuple[DeviceProfile, ...] = (BUILTIN_PROFILES["cpu-bs1"], BUILTIN_PROFILES["cpu-bs8"])
     targets: dict[str, TargetSpec] = field(default_factory=lambda: {
         "cpu-bs1": TargetSpec(auto=4), "cpu-bs8": TargetSpec(auto=4)})
-    max_params: int | None = None
-    max_macs: int | None = None
+    bounds: dict[str, float] = field(default_factory=dict)   # resource name -> bound (workers.resources)
     recipe: str = "tiny"
     heaviest: dict = field(default_factory=dict)
     supernet: dict = field(default_factory=dict)
@@ -237,7 +237,7 @@ class RunConfig:
             "space": {"preset": self.preset, "width_multiplier": self.width_multiplier},
             "devices": [device(p) for p in self.devices],
             "targets": {name: spec.to_yaml() for name, spec in self.targets.items()},
-            "constraints": {"max_params": self.max_params, "max_macs": self.max_macs},
+            "constraints": {f"max_{name}": self.bounds.get(name) for name in list_resources()},
             "training": {"recipe": self.recipe, "heaviest": dict(self.heaviest),
                          "supernet": dict(self.supernet), "finetune": dict(self.finetune),
                          "max_failures": self.max_failures, "seed": self.training_seed},
@@ -277,10 +277,7 @@ def parse_config(raw: Any, ray_address: str | None = None) -> RunConfig:
         changes["targets"] = _targets(raw["targets"], devices)
     elif "devices" in raw:
         changes["targets"] = {d.name: TargetSpec(auto=4) for d in devices}
-    constraints = _mapping(raw.get("constraints"), "constraints", {"max_params", "max_macs"})
-    for name in ("max_params", "max_macs"):
-        changes[name] = _optional(constraints.get(name), f"constraints.{name}",
-                                  lambda v, k: _int(v, k, 1))
+    changes["bounds"] = _bounds(raw.get("constraints"))
     changes.update(_training(raw.get("training"), base))
     changes["search"] = SearchSettings.parse(raw.get("search"))
     changes.update(_latency(raw.get("latency"), base))
@@ -345,6 +342,14 @@ def _data(value: Any) -> str:
     except UsageError as exc:
         raise UsageError(f"config key 'data': {exc}") from None
     return spec
+
+
+def _bounds(raw: Any) -> dict[str, float]:
+    """``constraints: {max_<resource>: bound}`` for every resource of the registry; null leaves it free."""
+    keys = {f"max_{name}": name for name in list_resources()}
+    raw = _mapping(raw, "constraints", set(keys))
+    return {keys[key]: _number(value, f"constraints.{key}", 0.0, strict=True)
+            for key, value in raw.items() if value is not None}
 
 
 def _space(raw: Any, base: RunConfig) -> dict:

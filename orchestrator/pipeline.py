@@ -14,18 +14,20 @@ probes run on device-labelled nodes, which nothing else asks for):
 7. registration of every member in the MLflow Model Registry, and ``pareto.csv``, ``pareto.png``,
    ``report.md``.
 
-Cached stages live in ``cache_dir`` keyed by a hash of everything they depend on; the hash is recorded
-in MLflow and a reused stage says which run produced it. ``--resume`` continues an interrupted run in
-the same output folder: finished searches, fine-tune trials (Ray Tune restores its experiment),
-measurements and registrations are kept.
+Each stage method reads as its steps; the cache (:mod:`.cache`) decides compute-or-reuse, and an
+observer (:class:`~orchestrator.observer.MlflowObserver`) records what each stage produced.
+``--resume`` continues an interrupted run in the same output folder: finished searches, fine-tune
+trials (Ray Tune restores its experiment), measurements and registrations are kept.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +36,17 @@ import pandas as pd
 
 from hardcore_nas import UsageError, content_hash
 
+from .cache import Cached, StageCache
 from .config import RunConfig
+from .observer import MlflowObserver
 from .progress import Progress
 from .report import StageCost, plot_pareto, render_report, write_pareto_csv
-from .tracking import Tracker, registered_model_name, target_alias
+from .state import RunState
+from .tracking import registered_model_name
 
 __all__ = ["STAGES", "Member", "Pipeline", "run_pipeline"]
+
+logger = logging.getLogger(__name__)
 
 STAGES = ["latency tables", "supernet", "targets", "searches", "fine-tunes", "measurement",
           "registry and report"]
@@ -53,8 +60,7 @@ class Member:
     key: str
     arch: str = ""
     predicted_ms: float = math.nan
-    params: int = 0
-    macs: int = 0
+    resources: dict[str, int] = field(default_factory=dict)    # params, macs, ... (workers.resources)
     search_run_id: str = ""
     top1: float = math.nan
     finetune_run_id: str = ""
@@ -66,56 +72,38 @@ class Member:
     registered_uri: str = ""
 
 
-@dataclass
-class RunState:
-    """What a run has finished, on disk (``<out>/state.json``) so that ``--resume`` can continue."""
-    config_hash: str
-    parent_run_id: str = ""
-    members: dict[str, dict] = field(default_factory=dict)
-    finetunes: dict[str, dict] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> RunState | None:
-        return cls(**json.loads(path.read_text())) if path.is_file() else None
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=1))
-        tmp.replace(path)
-
-
 class Pipeline:
     """One ``hardcore-nas run``; :meth:`run` returns the report's path."""
 
     def __init__(self, config: RunConfig, out: Path, resume: bool = False):
+        from supernet.data import load_data
+
         self.config = config
         self.out = Path(out).resolve()
-        self.cache = Path(config.cache_dir).resolve()
         self.resume = resume
+        self.cache = StageCache(config.cache_dir)
         self.progress = Progress(STAGES)
+        self.observer = MlflowObserver(config)
+        self.space = config.space()
+        self.splits = load_data(config.data, self.space.input_size, seed=config.training_seed)
+        self.num_classes = self.splits.num_classes
+        self.state = RunState(content_hash(config.to_dict()))
         self.costs: list[StageCost] = []
         self.reused: list[str] = []
-        self.space = config.space()
-        self.tables: dict = {}
-        self.latency_models: dict = {}      # device -> formula (3) of its table (solvers.ResourceModel)
-        self.table_hashes: dict[str, str] = {}
-        self.supernet_run_id = ""
+        self.tables: dict = {}               # device -> LatencyTable
+        self.resources: dict = {}            # resource name -> workers.resources.Resource
         self.supernet_top1: dict[str, float] = {}
         self.members: list[Member] = []
-        self.state_path = self.out / "state.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "state.json"
 
     # --- the whole run ---------------------------------------------------------------------------
     def run(self) -> Path:
-        from supernet.data import load_data
-        from workers.counts import count_models
-
         started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
-        self.splits = load_data(self.config.data, self.space.input_size, seed=self.config.training_seed)
-        self.num_classes = self.splits.num_classes
-        self.counts = count_models(self.space, self.num_classes)
         self._start_ray()
-        self.tracker = Tracker(self.config.tracking_uri, self.config.experiment, self.config.artifact_root)
         self._open_state()
         failed = True
         try:
@@ -132,10 +120,10 @@ class Pipeline:
             with self.progress.stage("measurement"):
                 self._measure()
             with self.progress.stage("registry and report"):
-                report = self._register_and_report(time.perf_counter() - started)
+                report = self._register_and_report(started)
             failed = False
         finally:
-            self.tracker.end(self.state.parent_run_id, failed=failed)
+            self.observer.run_ended(failed)
         return report
 
     def _start_ray(self) -> None:
@@ -153,275 +141,217 @@ class Pipeline:
                      include_dashboard=False, runtime_env=quiet)
 
     def _open_state(self) -> None:
-        config_hash = content_hash(self.config.to_dict())
-        state = RunState.load(self.state_path) if self.resume else None
-        if state is not None and state.config_hash != config_hash:
+        saved = RunState.load(self.state_path) if self.resume else None
+        if saved is not None and saved.config_hash != self.state.config_hash:
             raise UsageError(f"--resume: {self.out} holds a run of another config; run without --resume "
                              f"or give the same config")
-        if state is not None and not self.tracker.run_exists(state.parent_run_id):
-            raise UsageError(f"--resume: the MLflow run {state.parent_run_id} of {self.out} is not in "
+        if saved is not None and not self.observer.run_exists(saved.parent_run_id):
+            raise UsageError(f"--resume: the MLflow run {saved.parent_run_id} of {self.out} is not in "
                              f"{self.config.tracking_uri}; run without --resume")
-        if self.resume and state is None:
-            self.progress.say(f"--resume: nothing to resume in {self.out}; starting a new run")
-        if state is None:       # a new run: no trials of an earlier run in this folder
+        if self.resume and saved is None:
+            logger.warning("--resume: nothing to resume in %s; starting a new run", self.out)
+        if saved is None:       # a new run: no trials of an earlier run in this folder
             shutil.rmtree(self.out / "tune", ignore_errors=True)
-        self.state = state or RunState(config_hash)
-        self.state.parent_run_id = self.tracker.start_parent(
-            f"run {self.config.name}", self.config.to_dict(),
-            tags={"out": self.out, "config_hash": config_hash}, resume_id=state and state.parent_run_id)
+        self.state = saved or self.state
+        self.state.parent_run_id = self.observer.run_started(self.out, self.state.config_hash,
+                                                             saved and saved.parent_run_id)
         self.state.save(self.state_path)
+
+    @contextmanager
+    def _cost(self, name: str, **details) -> Iterator[dict]:
+        """Time a stage's wall clock; the block puts the CPU seconds it learns in ``cost["cpu"]``."""
+        cost = {"cpu": 0.0}
+        tic = time.perf_counter()
+        yield cost
+        self.costs.append(StageCost(name, time.perf_counter() - tic, cost["cpu"], **details))
 
     # --- 1. latency tables -----------------------------------------------------------------------
     def _latency_tables(self) -> None:
         """Measured one device at a time (on one machine every device label is on the same node)."""
-        import ray
-
-        from workers.latency import fingerprint, measure_table, table_visits
-        from workers.latency_table import LatencyTable
-        from workers.latency_tasks import on_device
-        from workers.monitoring import cpu_timed, start_board
+        from workers.resources import ResourceContext, build_resources
 
         for profile in self.config.devices:
-            inputs = {"space": self.space.hash, "profile": profile.to_dict(),
-                      "protocol": self.config.latency_protocol, "num_classes": self.num_classes}
-            if self.config.ray_address is None:
-                # Measured here: another CPU, torch or Python must not reuse this machine's table.
-                inputs["machine"] = fingerprint(profile)
-            key = content_hash(inputs)
-            path = self.cache / "tables" / f"{profile.name}-{key}" / "table.json"
-            manifest = _read_manifest(path.parent / "manifest.json")
-            tic = time.perf_counter()
-            if path.is_file() and manifest:
-                table, cpu = LatencyTable.load(path), 0.0
-                self.reused.append(f"latency table of {profile.name}: {path} (measured by MLflow run "
-                                   f"{manifest['run_id']}, key {key})")
-            else:
-                board, protocol = start_board(), self.config.protocol()
-                task = on_device(cpu_timed(measure_table), profile)
-                ref = task.remote(self.space, profile, protocol=protocol, num_classes=self.num_classes,
-                                  progress=lambda n, board=board: board.add.remote("visits", n))
-                table, cpu = self.progress.wait(ref, f"measuring the {profile.name} table", board,
-                                                table_visits(self.space, protocol))
-                ray.kill(board)
-                table.save(path)
+            with self._cost(f"latency table {profile.name}") as cost:
+                cached = self.cache.get_or_compute("tables", self._table_inputs(profile), _load_table,
+                                                   lambda folder, p=profile, c=cost: self._measure_table(p, folder, c),
+                                                   label=profile.name)
+            table = cached.value
             table.check_space(self.space)
-            model = table.resource_model(self.space)
-            run_id = self.tracker.child(
-                f"latency table {profile.name}", {"device": profile.to_dict(), "protocol": table.protocol},
-                tags={"stage": "latency-table", "input_hash": key, "table_hash": table.content_hash,
-                      "reused": bool(manifest), "source_run_id": manifest.get("run_id", "") if manifest else "",
-                      "cpu": table.device.get("cpu"), "gpu": table.device.get("gpu")})
-            self.tracker.log_metrics(run_id, [(0, {"least_ms": model.least(), "largest_ms": model.largest(),
-                                                   "constant_ms": table.constant.median,
-                                                   "measure_seconds": table.seconds})])
-            self.tracker.log_artifact(run_id, path, "latency_table")
-            self.tracker.end(run_id)
-            if not manifest:
-                _write_manifest(path.parent / "manifest.json", {"run_id": run_id, "key": key, "inputs": inputs})
             self.tables[profile.name] = table
-            self.latency_models[profile.name] = model
-            self.table_hashes[profile.name] = table.content_hash
-            self.costs.append(StageCost(f"latency table {profile.name}", time.perf_counter() - tic, cpu,
-                                        reused=bool(manifest), note=f"{len(table.entries)} entries"))
+            model = table.resource_model(self.space)
+            self.observer.table_ready(cached, model, profile)
+            self._note_cached(cached, f"latency table of {profile.name}: {cached.entry.path / 'table.json'}",
+                              f"{len(table.entries)} entries")
             self.progress.say(f"  {profile.name}: {model.least():.3f}..{model.largest():.3f} ms reachable "
-                              f"({'reused' if manifest else 'measured'}, {table.device.get('cpu')})")
+                              f"({'reused' if cached.reused else 'measured'}, {table.device.get('cpu')})")
+        self.resources = build_resources(ResourceContext(self.space, self.num_classes, self.tables))
+
+    def _table_inputs(self, profile) -> dict:
+        from workers.latency import fingerprint
+
+        inputs = {"space": self.space.hash, "profile": profile.to_dict(),
+                  "protocol": self.config.latency_protocol, "num_classes": self.num_classes}
+        if self.config.ray_address is None:
+            # Measured here: another CPU, torch or Python must not reuse this machine's table.
+            inputs["machine"] = fingerprint(profile)
+        return inputs
+
+    def _measure_table(self, profile, folder: Path, cost: dict):
+        from workers.latency import measure_table, table_visits
+        from workers.latency_tasks import on_device
+        from workers.monitoring import cpu_timed, progress_board
+
+        protocol = self.config.protocol()
+        with progress_board() as board:
+            ref = on_device(cpu_timed(measure_table), profile).remote(
+                self.space, profile, protocol=protocol, num_classes=self.num_classes,
+                progress=lambda n: board.add.remote("visits", n))
+            table, cost["cpu"] = self.progress.wait(ref, f"measuring the {profile.name} table", board,
+                                                    table_visits(self.space, protocol))
+        table.save(folder / "table.json")
+        return table
 
     # --- 2. supernet -------------------------------------------------------------------------------
     def _supernet(self) -> dict:
         """w-bar and w* as numpy state dicts, trained or read from the cache."""
-        import ray
-
-        from workers.monitoring import start_board
-        from workers.supernet_task import start_supernet_training
-
         recipe = self.config.training_recipe()
         inputs = {"data": self.config.data, "space": self.space.hash, "num_classes": self.num_classes,
                   "heaviest": dataclasses.asdict(recipe.heaviest),
                   "supernet": dataclasses.asdict(recipe.supernet), "seed": self.config.training_seed}
-        key = content_hash(inputs)
-        folder = self.cache / "supernet" / key
-        manifest = _read_manifest(folder / "manifest.json")
-        tic = time.perf_counter()
-        if manifest:
-            weights = _load_weights(folder, self.space)
-            self.supernet_run_id, self.supernet_top1 = manifest["run_id"], manifest["test_top1"]
-            self.reused.append(f"supernet (w-bar, w*): {folder} (trained by MLflow run {manifest['run_id']}, "
-                               f"key {key})")
-            run_id = self.tracker.child("supernet (reused)", tags={
-                "stage": "supernet", "input_hash": key, "reused": True, "source_run_id": manifest["run_id"]})
-            self.tracker.log_metrics(run_id, [(0, {f"test_top1/{k}": v for k, v in manifest["test_top1"].items()})])
-            self.tracker.end(run_id)
-            self.costs.append(StageCost("supernet (w-bar, w*)", time.perf_counter() - tic, 0.0, reused=True))
-            return weights
-        run_id = self.tracker.child("supernet", {"inputs": inputs}, tags={"stage": "supernet", "input_hash": key})
-        res, board = self.config.resources.supernet, start_board()
-        ref = start_supernet_training(self.space, self.num_classes, self.config.data, self.config.training_seed,
-                                      recipe, self.config.training_seed, board, res.cpus, res.gpus)
-        trained, cpu = self.progress.wait(ref, "training w-bar, then w*", board,
-                                          recipe.heaviest.epochs + recipe.supernet.epochs)
-        ray.kill(board)
-        self.tracker.log_metrics(run_id, [(r["epoch"], _prefixed("heaviest/", r)) for r in trained.heaviest_history])
-        self.tracker.log_metrics(run_id, [(r["epoch"], _prefixed("supernet/", r)) for r in trained.supernet_history])
-        self.tracker.log_metrics(run_id, [(0, {f"test_top1/{k}": v for k, v in trained.test_top1.items()})])
-        weights = {"teacher": trained.teacher, "supernet": trained.supernet}
-        _save_weights(folder, trained, self.space, self.num_classes, recipe,
-                      {"data": self.config.data, "seed": self.config.training_seed})
-        _write_manifest(folder / "manifest.json", {"run_id": run_id, "key": key, "inputs": inputs,
-                                                   "test_top1": trained.test_top1})
-        self.tracker.log_text(run_id, json.dumps(inputs, indent=1), "inputs.json")
-        self.tracker.end(run_id)
-        self.supernet_run_id, self.supernet_top1 = run_id, trained.test_top1
-        self.costs.append(StageCost("supernet (w-bar, w*)", time.perf_counter() - tic, cpu,
-                                    note=", ".join(f"{k} {v:.1f}%" for k, v in trained.test_top1.items())))
-        self.progress.say("  test top-1: " + ", ".join(f"{k} {v:.1f}%" for k, v in trained.test_top1.items()))
-        return weights
+        with self._cost("supernet (w-bar, w*)") as cost:
+            cached = self.cache.get_or_compute("supernet", inputs, lambda folder: _load_supernet(folder, self.space),
+                                               lambda folder: self._train_supernet(recipe, folder, cost))
+        trained = cached.value
+        self.supernet_top1 = trained.test_top1
+        self.observer.supernet_ready(cached, trained.test_top1, {} if cached.reused else {
+            "heaviest": trained.heaviest_history, "supernet": trained.supernet_history})
+        if not cached.reused:
+            self.progress.say("  test top-1: " + _top1_note(trained.test_top1))
+        self._note_cached(cached, f"supernet (w-bar, w*): {cached.entry.path}", _top1_note(trained.test_top1))
+        return {"teacher": trained.teacher, "supernet": trained.supernet}
+
+    def _train_supernet(self, recipe, folder: Path, cost: dict):
+        from workers.monitoring import progress_board
+        from workers.supernet_task import start_supernet_training
+
+        res = self.config.resources.supernet
+        with progress_board() as board:
+            ref = start_supernet_training(self.space, self.num_classes, self.config.data, self.config.training_seed,
+                                          recipe, self.config.training_seed, board, res.cpus, res.gpus)
+            trained, cost["cpu"] = self.progress.wait(ref, "training w-bar, then w*", board,
+                                                      recipe.heaviest.epochs + recipe.supernet.epochs)
+        _save_supernet(folder, trained, self.space, self.num_classes, recipe,
+                       {"data": self.config.data, "seed": self.config.training_seed})
+        return trained
 
     # --- 3. targets ------------------------------------------------------------------------------
     def _constraints(self, device: str, target_ms: float) -> list:
-        from solvers import Constraint
-        from workers.counts import count_constraints
-
-        return [Constraint(self.latency_models[device], target_ms),
-                *count_constraints(self.counts, self.config.max_params, self.config.max_macs)]
+        return [self.resources[f"latency:{device}"].constraint(target_ms),
+                *(self.resources[name].constraint(bound) for name, bound in self.config.bounds.items())]
 
     def _targets(self) -> None:
         from solvers import ConstraintSet, InfeasibleConstraintError, feasible_architecture
 
         for device in self.config.device_names:
-            spec = self.config.targets[device]
-            model = self.latency_models[device]
-            if spec.auto:
-                least, largest = model.least(), model.largest()
-                values = [float(f"{least + (largest - least) * i / (spec.auto + 1):.3g}")
-                          for i in range(1, spec.auto + 1)]
-            else:
-                values = list(spec.values_ms)
-            for target in dict.fromkeys(values):
+            values = self._target_values(device)
+            for target in values:
                 try:
                     feasible_architecture(ConstraintSet(self._constraints(device, target)))
                 except InfeasibleConstraintError as exc:
                     raise UsageError(f"target {target:g} ms on {device}: {exc}") from None
-                key = f"{device}@{target:g}ms"
-                self.members.append(Member(device, target, key))
+                self.members.append(Member(device, target, f"{device}@{target:g}ms"))
             self.progress.say(f"  {device}: targets {', '.join(f'{v:g}' for v in values)} ms")
+
+    def _target_values(self, device: str) -> list[float]:
+        """The device's explicit targets, or ``auto: N`` spread evenly inside its reachable range."""
+        spec = self.config.targets[device]
+        if not spec.auto:
+            return list(dict.fromkeys(spec.values_ms))
+        model = self.resources[f"latency:{device}"].model
+        least, largest = model.least(), model.largest()
+        return list(dict.fromkeys(float(f"{least + (largest - least) * i / (spec.auto + 1):.3g}")
+                                  for i in range(1, spec.auto + 1)))
 
     # --- 4. searches -----------------------------------------------------------------------------
     def _searches(self, weights: dict) -> None:
-        import ray
-
-        from workers.gradients import GradientPool
-        from workers.monitoring import start_board
-        from workers.search_tasks import SearchRequest, start_search
-
-        todo = []
         for m in self.members:
             if m.key in self.state.members:
                 _restore(m, self.state.members[m.key])
-            else:
-                todo.append(m)
+        todo = [m for m in self.members if m.key not in self.state.members]
         if len(todo) < len(self.members):
             self.reused.append(f"{len(self.members) - len(todo)} of {len(self.members)} searches: from the "
                                f"interrupted run (--resume)")
-        if not todo:
-            self.costs.append(StageCost("searches", 0.0, 0.0, reused=True, per_model=True))
-            return
         s = self.config.search
-        tic = time.perf_counter()
-        res = self.config.resources
+        with self._cost("searches", per_model=True, reused=not todo,
+                        note=f"{len(todo)} searches x {s.steps} steps, {s.gradient_workers} gradient actors"
+                        ) as cost:
+            if todo:
+                cost["cpu"] = self._run_searches(weights, todo)
+
+    def _run_searches(self, weights: dict, todo: list[Member]) -> float:
+        """One search task per member, all at once on one gradient actor pool; returns CPU seconds."""
+        import ray
+
+        from workers.gradients import GradientPool
+        from workers.monitoring import progress_board
+        from workers.search_tasks import SearchRequest, start_search
+
+        s, res = self.config.search, self.config.resources
+        options = {"gamma_max": s.gamma, "schedule": s.schedule, "momentum": s.momentum,
+                   "block_choice": s.block_choice}
         pool = GradientPool.start(self.space, self.num_classes, ray.put(weights["supernet"]), self.config.data,
                                   self.config.training_seed, s.gradient_workers, res.gradient_worker.cpus,
                                   res.gradient_worker.gpus)
-        board = start_board()
-        options = {"gamma_max": s.gamma, "schedule": s.schedule, "momentum": s.momentum,
-                   "block_choice": s.block_choice}
-        refs = {}
-        for i, m in enumerate(todo):
-            request = SearchRequest(m.key, tuple(self._constraints(m.device, m.target_ms)),
-                                    s.steps, s.batch_size, s.seed + i, options)
-            refs[m.key] = start_search(request, self.space, pool, board, res.search.cpus)
-        by_key = {m.key: m for m in todo}
         solver_s = 0.0
         try:
-            for key, outcome in self.progress.searches(refs, board, s.steps):
-                self._log_search(by_key[key], outcome)
-                solver_s += outcome.result.solver_seconds
-            gradient_cpu = pool.cpu_seconds()
+            with progress_board() as board:
+                refs = {m.key: start_search(SearchRequest(m.key, tuple(self._constraints(m.device, m.target_ms)),
+                                                          s.steps, s.batch_size, s.seed + i, options),
+                                            self.space, pool, board, res.search.cpus)
+                        for i, m in enumerate(todo)}
+                by_key = {m.key: m for m in todo}
+                for key, outcome in self.progress.searches(refs, board, s.steps):
+                    self._search_finished(by_key[key], outcome)
+                    solver_s += outcome.result.solver_seconds
+            return pool.cpu_seconds() + solver_s
         finally:
             pool.shutdown()
-            ray.kill(board)
-        self.costs.append(StageCost("searches", time.perf_counter() - tic, gradient_cpu + solver_s, per_model=True,
-                                    note=f"{len(todo)} searches x {s.steps} steps, {s.gradient_workers} "
-                                         f"gradient actors"))
 
-    def _log_search(self, member: Member, outcome) -> None:
-        arch = outcome.arch
-        one_hot = arch.to_one_hot()
-        member.arch = str(arch)
-        member.predicted_ms = self.latency_models[member.device].evaluate(*one_hot)
-        member.params = round(self.counts["params"].evaluate(*one_hot))
-        member.macs = round(self.counts["macs"].evaluate(*one_hot))
-        request, result = outcome.request, outcome.result
-        run_id = self.tracker.child(
-            f"search {member.key}",
-            {"device": member.device, "target_ms": member.target_ms, "steps": request.steps,
-             "batch_size": request.batch_size, "seed": request.seed, **request.solver_options,
-             "constraints": {c.name: c.bound for c in request.constraints}},
-            tags={"stage": "search", "latency_table_hash": self.table_hashes[member.device],
-                  "supernet_run_id": self.supernet_run_id, "projection": result.projection})
-        self.tracker.log_metrics(run_id, [(r.step, r.metrics()) for r in result.log])
-        self.tracker.log_metrics(run_id, [(request.steps, {
-            "predicted_ms": member.predicted_ms, "params": member.params, "macs": member.macs,
-            **{f"slack/{k}": v for k, v in result.slack.items()},
-            "search_seconds": outcome.seconds, "solver_seconds": result.solver_seconds})])
-        self.tracker.log_text(run_id, member.arch + "\n", "arch.txt")
-        self.tracker.end(run_id)
-        member.search_run_id = run_id
+    def _search_finished(self, member: Member, outcome) -> None:
+        member.arch = str(outcome.arch)
+        member.predicted_ms = self.resources[f"latency:{member.device}"].value(outcome.arch)
+        member.resources = self._resource_values(outcome.arch)
+        member.search_run_id = self.observer.search_finished(member, outcome)
         self._remember(member)
+
+    def _resource_values(self, arch) -> dict[str, int]:
+        from workers.resources import list_resources
+
+        return {name: round(self.resources[name].value(arch)) for name in list_resources()}
 
     # --- 5. fine-tunes ---------------------------------------------------------------------------
     def _finetunes(self, weights: dict) -> None:
         archs = list(dict.fromkeys(m.arch for m in self.members))
         todo = [a for a in archs if a not in self.state.finetunes]
-        tic = time.perf_counter()
-        cpu = 0.0
-        if todo:
-            cpu = self._run_trials(weights, todo)
-        else:
+        if not todo:
             self.reused.append("every fine-tune: from the interrupted run (--resume)")
+        epochs = self.config.training_recipe().finetune.epochs
+        with self._cost("fine-tunes", reused=not todo, per_model=True,
+                        note=f"{len(todo)} distinct architectures of {len(self.members)} members, {epochs} epochs "
+                             f"each; models logged to MLflow (torch.export)") as cost:
+            if todo:
+                cost["cpu"] = self._run_trials(weights, todo)
         for m in self.members:
             done = self.state.finetunes[m.arch]
             m.top1, m.finetune_run_id, m.model_uri = done["top1"], done["run_id"], done["model_uri"]
-        self.costs.append(StageCost("fine-tunes", time.perf_counter() - tic, cpu, reused=not todo, per_model=True,
-                                    note=f"{len(todo)} distinct architectures of {len(self.members)} members, "
-                                         f"{self.config.training_recipe().finetune.epochs} epochs each; "
-                                         f"models logged to MLflow (torch.export)"))
 
     def _run_trials(self, weights: dict, archs: list[str]) -> float:
-        """One Tune trial per architecture; logs each to MLflow with its model. Returns CPU seconds."""
-        from ray import tune
-
+        """One Tune trial per architecture; each finished one goes to the observer. Returns CPU seconds."""
         from supernet.arch import Architecture
-        from workers.finetune import FinetuneJob, load_checkpoint_model, trainable
+        from workers.finetune import load_checkpoint_model
 
         recipe = self.config.training_recipe().finetune
-        res = self.config.resources.finetune
-        job = FinetuneJob(self.space, self.num_classes, self.config.data, self.config.training_seed, recipe,
-                          max(1, int(res.cpus)), use_gpu=res.gpus > 0)
-        fn = trainable(job, weights["supernet"], weights["teacher"], res.cpus, res.gpus)
-        storage = self.out / "tune"
-        if self.resume and tune.Tuner.can_restore(storage / "finetune"):
-            self.progress.say("  resuming the interrupted fine-tune trials")
-            tuner = tune.Tuner.restore(str(storage / "finetune"), trainable=fn, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                fn, param_space={"arch": tune.grid_search(archs)},
-                tune_config=tune.TuneConfig(reuse_actors=False),
-                run_config=tune.RunConfig(
-                    name="finetune", storage_path=str(storage), verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=self.config.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    callbacks=[self.progress.tune_callback(len(archs), recipe.epochs)]))
-        results = tuner.fit()
+        results = self._tuner(weights, archs, recipe).fit()
         errors = [r for r in results if r.error is not None]
         if errors:
             raise RuntimeError(f"{len(errors)} fine-tune trial(s) failed after {self.config.max_failures} "
@@ -432,104 +362,121 @@ class Pipeline:
             arch = result.config["arch"]
             if arch in self.state.finetunes or arch not in archs:
                 continue
-            history = result.metrics_dataframe
-            epochs = history[history["train_loss"].notna()] if "train_loss" in history else history.iloc[:0]
-            run_id = self.tracker.child(f"fine-tune {content_hash(arch)}", {
-                "arch": arch, **{f"recipe.{k}": v for k, v in dataclasses.asdict(recipe).items()}},
-                tags={"stage": "finetune", "supernet_run_id": self.supernet_run_id})
-            metric_names = [c for c in ("train_loss", "train_top1", "val_top1", "lr") if c in epochs]
-            self.tracker.log_metrics(run_id, [(int(row["epoch"]), {k: row[k] for k in metric_names})
-                                              for _, row in epochs.iterrows()])
-            self.tracker.log_metrics(run_id, [(recipe.epochs, {"test_top1": result.metrics["test_top1"]})])
             with result.checkpoint.as_directory() as folder:
                 model = load_checkpoint_model(folder, Architecture.from_string(arch, self.space), self.num_classes)
-            model_uri = self.tracker.log_model(run_id, model, example)
-            self.tracker.log_text(run_id, arch + "\n", "arch.txt")
-            self.tracker.end(run_id)
+            run_id, model_uri = self.observer.finetune_finished(arch, recipe, result, model, example)
             cpu += float(result.metrics.get("cpu_seconds", 0.0))
             self.state.finetunes[arch] = {"top1": float(result.metrics["test_top1"]), "run_id": run_id,
                                           "model_uri": model_uri}
             self.state.save(self.state_path)
         return cpu
 
+    def _tuner(self, weights: dict, archs: list[str], recipe):
+        """A new Tune experiment over ``archs``, or the interrupted one restored (``--resume``)."""
+        from ray import tune
+
+        from workers.finetune import FinetuneJob, trainable
+
+        res = self.config.resources.finetune
+        job = FinetuneJob(self.space, self.num_classes, self.config.data, self.config.training_seed, recipe,
+                          max(1, int(res.cpus)), use_gpu=res.gpus > 0)
+        fn = trainable(job, weights["supernet"], weights["teacher"], res.cpus, res.gpus)
+        storage = self.out / "tune"
+        if self.resume and tune.Tuner.can_restore(storage / "finetune"):
+            self.progress.say("  resuming the interrupted fine-tune trials")
+            return tune.Tuner.restore(str(storage / "finetune"), trainable=fn, resume_errored=True)
+        return tune.Tuner(
+            fn, param_space={"arch": tune.grid_search(archs)},
+            tune_config=tune.TuneConfig(reuse_actors=False),
+            run_config=tune.RunConfig(
+                name="finetune", storage_path=str(storage), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=self.config.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                callbacks=[self.progress.tune_callback(len(archs), recipe.epochs)]))
+
     # --- 6. measurement --------------------------------------------------------------------------
     def _measure(self) -> None:
-        import ray
-
-        from supernet.arch import Architecture
-        from workers.latency import measure_networks
-        from workers.latency_tasks import on_device
-        from workers.monitoring import cpu_timed, start_board
-
         for profile in self.config.devices:
             members = [m for m in self.members if m.device == profile.name and math.isnan(m.measured_ms)]
             if not members:
                 continue
-            tic = time.perf_counter()
             archs = list(dict.fromkeys(m.arch for m in members))
-            board, protocol = start_board(), self.config.protocol()
-            task = on_device(cpu_timed(measure_networks), profile)
-            ref = task.remote(self.space, [Architecture.from_string(a, self.space) for a in archs], profile,
-                              protocol, self.num_classes, progress=lambda n, board=board: board.add.remote("visits", n))
-            timings, cpu = self.progress.wait(ref, f"measuring {len(archs)} members on {profile.name}", board,
-                                              len(archs) * protocol.visits)
-            ray.kill(board)
-            by_arch = dict(zip(archs, timings))
+            with self._cost(f"measurement {profile.name}", per_model=True, note=f"{len(archs)} networks") as cost:
+                timings, cost["cpu"] = self._measure_networks(profile, archs)
+            protocol = self.config.protocol()
             for m in members:
-                timing = by_arch[m.arch]     # the tables' statistic: a quantile of whole-network runs
+                timing = timings[m.arch]     # the tables' statistic: a quantile of whole-network runs
                 m.measured_ms, m.measured_spread_ms = timing.latency_ms(protocol.run_quantile), timing.spread_ms()
                 noise = max(self.config.latency_noise * m.target_ms, m.measured_spread_ms)
                 m.over_target = bool(m.measured_ms > m.target_ms + noise)
                 self._remember(m)
-            self.costs.append(StageCost(f"measurement {profile.name}", time.perf_counter() - tic, cpu,
-                                        per_model=True, note=f"{len(archs)} networks"))
+
+    def _measure_networks(self, profile, archs: list[str]) -> tuple[dict, float]:
+        """Whole-network timings of ``archs`` on ``profile``'s node, by arch; and the CPU seconds."""
+        from supernet.arch import Architecture
+        from workers.latency import measure_networks
+        from workers.latency_tasks import on_device
+        from workers.monitoring import cpu_timed, progress_board
+
+        protocol = self.config.protocol()
+        with progress_board() as board:
+            ref = on_device(cpu_timed(measure_networks), profile).remote(
+                self.space, [Architecture.from_string(a, self.space) for a in archs], profile, protocol,
+                self.num_classes, progress=lambda n: board.add.remote("visits", n))
+            timings, cpu = self.progress.wait(ref, f"measuring {len(archs)} members on {profile.name}", board,
+                                              len(archs) * protocol.visits)
+        return dict(zip(archs, timings)), cpu
 
     # --- 7. registry and report ------------------------------------------------------------------
-    def _register_and_report(self, elapsed_s: float) -> Path:
-        tic, cpu0 = time.perf_counter(), time.process_time()
-        for m in self.members:
-            if not m.registered_version:
-                self._register(m)
-        table = pd.DataFrame([dataclasses.asdict(m) for m in self.members])
-        table["model_uri"] = table["registered_uri"]
-        csv = write_pareto_csv(table, self.out / "pareto.csv")
-        png = plot_pareto(table, self.out / "pareto.png")
-        self.costs.append(StageCost("registry and report", time.perf_counter() - tic, time.process_time() - cpu0,
-                                    per_model=True, note="registration, pareto.csv/png, report.md"))
-        summary = [
-            f"Data `{self.config.data}` ({self.num_classes} classes, {len(self.splits.test)} held-out test "
-            f"images), space `{self.space.name}` (width x{self.space.width_multiplier:g}), devices "
-            + ", ".join(f"`{d}` ({self.tables[d].device.get('cpu')}, {self.tables[d].device.get('threads')} "
-                        f"thread(s), batch {self.tables[d].device.get('batch_size')})"
-                        for d in self.config.device_names)
-            + ".",
-            f"MLflow run `{self.state.parent_run_id}` in `{self.config.tracking_uri}`, experiment "
-            f"`{self.config.experiment}`; registered models "
-            + ", ".join(f"`{registered_model_name(self.config.dataset, d)}`" for d in self.config.device_names)
-            + f". Whole run: {elapsed_s + time.perf_counter() - tic:.0f} s wall.",
-        ]
-        text = render_report(f"hardcore-nas run `{self.config.name}`", summary, table, self.costs, self.reused,
-                             self.config.latency_noise, len(self.splits.test), self.supernet_top1)
+    def _register_and_report(self, started: float) -> Path:
+        from workers.resources import list_resources
+
+        cpu0 = time.process_time()
+        with self._cost("registry and report", per_model=True,
+                        note="registration, pareto.csv/png, report.md") as cost:
+            for m in self.members:
+                if not m.registered_version:
+                    registration = self.observer.register(m, self.config.dataset, self.space.name)
+                    m.registered_version, m.registered_uri = registration.version, registration.uri
+                    self._remember(m)
+            table = self._family_table()
+            csv = write_pareto_csv(table, list_resources(), self.out / "pareto.csv")
+            png = plot_pareto(table, self.out / "pareto.png")
+            cost["cpu"] = time.process_time() - cpu0
+        text = render_report(f"hardcore-nas run `{self.config.name}`", self._summary(time.perf_counter() - started),
+                             table, list_resources(), self.costs, self.reused, self.config.latency_noise,
+                             len(self.splits.test), self.supernet_top1)
         report = self.out / "report.md"
         report.write_text(text)
-        for path in (csv, png, report):
-            self.tracker.log_artifact(self.state.parent_run_id, path)
+        self.observer.outputs_written([csv, png, report])
         return report
 
-    def _register(self, m: Member) -> None:
-        name = registered_model_name(self.config.dataset, m.device)
-        tags = {"device": m.device, "target_ms": m.target_ms, "predicted_ms": round(m.predicted_ms, 4),
-                "measured_ms": round(m.measured_ms, 4), "measured_spread_ms": round(m.measured_spread_ms, 4),
-                "top1": round(m.top1, 3), "params": m.params, "macs": m.macs, "arch": m.arch,
-                "latency_table_hash": self.table_hashes[m.device], "supernet_run_id": self.supernet_run_id,
-                "over_target": m.over_target, "search_run_id": m.search_run_id,
-                "finetune_run_id": m.finetune_run_id, "pipeline_run_id": self.state.parent_run_id}
-        description = (f"HardCoRe-NAS family on {self.config.dataset}, space {self.space.name}, for device "
-                       f"{m.device}: one version per latency target, aliased by its target in ms "
-                       f"({target_alias(m.target_ms)} is the member for {m.target_ms:g} ms)")
-        registration = self.tracker.register(m.model_uri, name, target_alias(m.target_ms), tags, description)
-        m.registered_version, m.registered_uri = registration.version, registration.uri
-        self._remember(m)
+    def _family_table(self) -> pd.DataFrame:
+        """One row per member: its fields, each resource as a column, ``model_uri`` the registry's."""
+        rows = [{**{k: v for k, v in dataclasses.asdict(m).items() if k != "resources"}, **m.resources}
+                for m in self.members]
+        table = pd.DataFrame(rows)
+        table["model_uri"] = table["registered_uri"]
+        return table
+
+    def _summary(self, elapsed_s: float) -> list[str]:
+        devices = ", ".join(f"`{d}` ({t.device.get('cpu')}, {t.device.get('threads')} thread(s), batch "
+                            f"{t.device.get('batch_size')})" for d, t in self.tables.items())
+        models = ", ".join(f"`{registered_model_name(self.config.dataset, d)}`" for d in self.config.device_names)
+        return [
+            f"Data `{self.config.data}` ({self.num_classes} classes, {len(self.splits.test)} held-out test "
+            f"images), space `{self.space.name}` (width x{self.space.width_multiplier:g}), devices {devices}.",
+            f"MLflow run `{self.state.parent_run_id}` in `{self.config.tracking_uri}`, experiment "
+            f"`{self.config.experiment}`; registered models {models}. Whole run: {elapsed_s:.0f} s wall.",
+        ]
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+    def _note_cached(self, cached: Cached, what: str, note: str) -> None:
+        """Mark the cost just recorded as reused (and say what was reused), or give it its note."""
+        last = self.costs[-1]
+        if cached.reused:
+            self.reused.append(f"{what} (by MLflow run {cached.manifest['run_id']}, key {cached.entry.key})")
+        self.costs[-1] = dataclasses.replace(last, reused=cached.reused, note=note)
 
     def _remember(self, member: Member) -> None:
         self.state.members[member.key] = dataclasses.asdict(member)
@@ -541,8 +488,8 @@ def run_pipeline(config: RunConfig, out: Path, resume: bool = False) -> Path:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def _prefixed(prefix: str, record: dict) -> dict:
-    return {f"{prefix}{k}": v for k, v in record.items() if k != "epoch"}
+def _top1_note(top1: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}%" for k, v in top1.items())
 
 
 def _restore(member: Member, saved: dict) -> None:
@@ -550,33 +497,33 @@ def _restore(member: Member, saved: dict) -> None:
         setattr(member, key, value)
 
 
-def _read_manifest(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def _load_table(folder: Path):
+    from workers.latency_table import LatencyTable
+
+    return LatencyTable.load(folder / "table.json")
 
 
-def _write_manifest(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=str))
-
-
-def _save_weights(folder: Path, trained, space, num_classes: int, recipe, context: dict) -> None:
+def _save_supernet(folder: Path, trained, space, num_classes: int, recipe, context: dict) -> None:
     """w-bar and w* as ``train-supernet`` writes them, so that a cache folder also serves
-    ``hardcore-nas search --supernet`` and ``train-supernet --out``."""
+    ``hardcore-nas search --supernet`` and ``train-supernet --out``; each sidecar keeps its stage's
+    history and the held-out top-1 figures."""
     from supernet.checkpoints import save_stage
     from workers.gradients import supernet_from_weights, teacher_from_weights
 
-    metrics = {"test_top1": trained.test_top1}
-    save_stage(folder, "heaviest", teacher_from_weights(space, num_classes, trained.teacher), space=space,
-               num_classes=num_classes, recipe=recipe, metrics={"history": trained.heaviest_history, **metrics},
-               context=context)
-    save_stage(folder, "supernet", supernet_from_weights(space, num_classes, trained.supernet), space=space,
-               num_classes=num_classes, recipe=recipe, metrics={"history": trained.supernet_history, **metrics},
-               context=context)
+    for stage, model, history in (
+            ("heaviest", teacher_from_weights(space, num_classes, trained.teacher), trained.heaviest_history),
+            ("supernet", supernet_from_weights(space, num_classes, trained.supernet), trained.supernet_history)):
+        save_stage(folder, stage, model, space=space, num_classes=num_classes, recipe=recipe,
+                   metrics={"history": history, "test_top1": trained.test_top1}, context=context)
 
 
-def _load_weights(folder: Path, space) -> dict[str, dict[str, np.ndarray]]:
+def _load_supernet(folder: Path, space):
+    """What :func:`_save_supernet` wrote, as the training task returned it."""
     from supernet.checkpoints import STAGE_FILES, load_heaviest, load_supernet
     from workers.gradients import numpy_state
+    from workers.supernet_task import TrainedSupernet
 
-    return {"teacher": numpy_state(load_heaviest(folder / STAGE_FILES["heaviest"], space)[0]),
-            "supernet": numpy_state(load_supernet(folder / STAGE_FILES["supernet"], space)[0])}
+    teacher, teacher_meta = load_heaviest(folder / STAGE_FILES["heaviest"], space)
+    supernet, supernet_meta = load_supernet(folder / STAGE_FILES["supernet"], space)
+    return TrainedSupernet(numpy_state(teacher), numpy_state(supernet), teacher_meta["metrics"]["history"],
+                           supernet_meta["metrics"]["history"], supernet_meta["metrics"]["test_top1"])

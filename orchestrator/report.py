@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PARETO_COLUMNS", "StageCost", "pareto_front", "accuracy_drops", "write_pareto_csv",
+__all__ = ["pareto_columns", "StageCost", "pareto_front", "accuracy_drops", "write_pareto_csv",
            "plot_pareto", "render_report"]
 
-PARETO_COLUMNS = ["device", "target_ms", "predicted_ms", "measured_ms", "measured_spread_ms", "top1",
-                  "params", "macs", "arch", "model_uri", "over_target", "registered_version"]
+
+def pareto_columns(resources: list[str]) -> list[str]:
+    """``pareto.csv``'s columns: the member, its latency and accuracy, one column per resource, the model."""
+    return ["device", "target_ms", "predicted_ms", "measured_ms", "measured_spread_ms", "top1", *resources,
+            "arch", "model_uri", "over_target", "registered_version"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,8 @@ def accuracy_drops(table: pd.DataFrame, test_size: int) -> list[str]:
     return lines
 
 
-def write_pareto_csv(table: pd.DataFrame, path: Path) -> Path:
-    table[PARETO_COLUMNS].sort_values(["device", "target_ms"]).to_csv(path, index=False)
+def write_pareto_csv(table: pd.DataFrame, resources: list[str], path: Path) -> Path:
+    table[pareto_columns(resources)].sort_values(["device", "target_ms"]).to_csv(path, index=False)
     return path
 
 
@@ -121,16 +124,17 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def render_report(title: str, summary: list[str], table: pd.DataFrame, costs: list[StageCost],
-                  reused: list[str], noise: float, test_size: int, supernet_top1: dict[str, float]) -> str:
+def render_report(title: str, summary: list[str], table: pd.DataFrame, resources: list[str],
+                  costs: list[StageCost], reused: list[str], noise: float, test_size: int,
+                  supernet_top1: dict[str, float]) -> str:
     """``report.md``: the family, the cost of each stage ("400 + 15N"), reuse, over-target members and
     where accuracy does not increase with the target (with w*'s own held-out top-1 of its heaviest and
     lightest paths, ``supernet_top1``, which is how the search ranks architectures)."""
     family = table.sort_values(["device", "target_ms"]).assign(
         predicted_ms=lambda f: f.predicted_ms.round(3), measured_ms=lambda f: f.measured_ms.round(3),
         top1=lambda f: f.top1.round(2))
-    shown = family[["device", "target_ms", "predicted_ms", "measured_ms", "top1", "params", "macs",
-                    "over_target", "model_uri"]]
+    shown = family[["device", "target_ms", "predicted_ms", "measured_ms", "top1", *resources, "over_target",
+                    "model_uri"]]
     n = len(table)
     once = [c for c in costs if not c.per_model]
     per_model = [c for c in costs if c.per_model]

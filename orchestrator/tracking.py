@@ -10,7 +10,8 @@ around that call (MLflow keeps the active run per thread). Registered models are
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,17 @@ class Tracker:
         if params:
             self.log_params(run.info.run_id, flatten_params(params))
         return run.info.run_id
+
+    @contextmanager
+    def child_run(self, name: str, params: Mapping | None = None, tags: Mapping | None = None) -> Iterator[str]:
+        """A nested run for the length of a ``with`` block: FINISHED at its end, FAILED on an error."""
+        run_id = self.child(name, params, tags)
+        try:
+            yield run_id
+        except BaseException:
+            self.end(run_id, failed=True)
+            raise
+        self.end(run_id)
 
     def end(self, run_id: str, failed: bool = False) -> None:
         self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")

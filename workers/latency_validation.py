@@ -18,9 +18,9 @@ from hardcore_nas.errors import UsageError
 from supernet.arch import Architecture
 from supernet.space import SearchSpace
 
-from .counts import count_models
 from .latency import ProgressFn, Protocol, disturbance, fingerprint, measure_networks
 from .latency_table import LatencyTable
+from .resources import ResourceContext, build_resources, list_resources
 
 __all__ = ["Validation", "agreement", "tilted_architecture", "sample_across_range", "validate_table"]
 
@@ -120,9 +120,7 @@ def validate_table(table: LatencyTable, samples: int, passes: int = 3,
             measured[p, i] = timing.latency_ms(protocol.run_quantile)
             spread[p, i] = timing.spread_ms()
     predicted = np.array([table.predict(a) for a in archs])
-    counts = count_models(space, table.num_classes)
-    params, macs = counts["params"], counts["macs"]
-    one_hot = [a.to_one_hot() for a in archs]
+    resources = build_resources(ResourceContext(space, table.num_classes))
     frame = pd.DataFrame({
         "arch": [str(a) for a in archs],
         "depths": ["-".join(map(str, a.depths)) for a in archs],
@@ -130,8 +128,7 @@ def validate_table(table: LatencyTable, samples: int, passes: int = 3,
         "measured_ms": np.median(measured, axis=0),
         **{f"pass_{p + 1}_ms": measured[p] for p in range(passes)},
         "iqr_ms": spread.mean(axis=0),
-        "params": [round(params.evaluate(*oh)) for oh in one_hot],
-        "macs": [round(macs.evaluate(*oh)) for oh in one_hot],
+        **{name: [resources[name].value(a) for a in archs] for name in list_resources()},
     })
     frame["error_pct"] = 100 * (frame.predicted_ms - frame.measured_ms) / frame.measured_ms
     frame["within_10"] = frame.error_pct.abs() <= 10

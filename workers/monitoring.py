@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["process_cpu_seconds", "cpu_timed", "ProgressBoard", "start_board"]
+__all__ = ["process_cpu_seconds", "cpu_timed", "ProgressBoard", "start_board", "progress_board"]
 
 
 def process_cpu_seconds() -> float:
@@ -48,3 +49,15 @@ def start_board():
     import ray
 
     return ray.remote(ProgressBoard).options(num_cpus=0).remote()
+
+
+@contextmanager
+def progress_board() -> Iterator:
+    """A :class:`ProgressBoard` actor for the length of a ``with`` block, killed on the way out (error or not)."""
+    import ray
+
+    board = start_board()
+    try:
+        yield board
+    finally:
+        ray.kill(board)

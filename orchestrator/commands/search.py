@@ -2,9 +2,10 @@
 in this process (no Ray).
 
 Every ``--lut FILE --target-ms T`` pair is a latency constraint (several devices at once are fine);
-``--max-params`` and ``--max-macs`` add exact parameter and MAC bounds. Prints the architecture as a timm
-string, each constrained resource with its bound and slack, and the parameters and MACs. A target below
-what the space can reach fails with one line naming the least reachable value.
+``--max-<resource>`` adds a bound on each resource of ``workers.resources`` (params, MACs, peak
+activation memory, ...). Prints the architecture as a timm string, each constrained resource with its
+bound and slack, and every resource's value. A target below what the space can reach fails with one line
+naming the least reachable value.
 """
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="latency table (JSON from 'hardcore-nas lut'); repeat for more devices")
     parser.add_argument("--target-ms", type=float, action="append", required=True,
                         help="latency bound (ms) of the matching --lut; repeat with each --lut")
-    parser.add_argument("--max-params", type=int, default=None, help="bound on the parameter count")
-    parser.add_argument("--max-macs", type=int, default=None, help="bound on multiply-accumulates per image")
+    from workers.resources import list_resources
+
+    for name in list_resources():
+        parser.add_argument(f"--max-{name.replace('_', '-')}", type=float, default=None, metavar="BOUND",
+                            dest=f"max_{name}", help=f"bound on {name}")
     parser.add_argument("--steps", type=int, default=200, help="BCSFW steps (default 200)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per gradient (default 16)")
     parser.add_argument("--gamma", type=float, default=0.02, help="constant step size (default 0.02)")
@@ -35,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hardcore_nas.errors import UsageError
-    from solvers import Constraint, InfeasibleConstraintError
+    from solvers import InfeasibleConstraintError
     from supernet.checkpoints import STAGE_FILES, load_supernet, read_sidecar
     from supernet.data import load_data
     from supernet.training import configure_cpu
-    from workers.counts import count_constraints, count_models
     from workers.gradients import ShardGradients
     from workers.latency_table import load_table
+    from workers.resources import ResourceContext, build_resources, list_resources
     from workers.search_tasks import SearchRequest, run_search
 
     if len(args.lut) != len(args.target_ms):
@@ -73,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {data} has {splits.num_classes} classes but the supernet {net.num_classes}; "
                          f"give the data it was trained on")
 
-    constraints = [Constraint(t.resource_model(space), target) for t, target in zip(tables, args.target_ms)]
-    counts = count_models(space, net.num_classes)
-    constraints += count_constraints(counts, args.max_params, args.max_macs)
+    resources = build_resources(ResourceContext(space, net.num_classes, {t.device_name: t for t in tables}))
+    bounds = {resources[f"latency:{t.device_name}"].name: target for t, target in zip(tables, args.target_ms)}
+    bounds.update({name: getattr(args, f"max_{name}") for name in list_resources()
+                   if getattr(args, f"max_{name}") is not None})
+    constraints = [resources[name].constraint(bound) for name, bound in bounds.items()]
     request = SearchRequest("search", tuple(constraints), args.steps, args.batch_size, args.seed,
                             {"gamma_max": args.gamma, "momentum": args.momentum})
     gradients = ShardGradients(net, splits.val)
@@ -86,16 +92,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
 
     result = outcome.result
-    one_hot = outcome.arch.to_one_hot()
     print(f"architecture (timm decode_arch_def), depths {'-'.join(map(str, outcome.arch.depths))}:")
     print(str(outcome.arch))
     print(f"{'resource':<24}{'value':>14}{'bound':>14}{'slack':>14}")
-    for c in constraints:
-        print(f"{c.name:<24}{result.values[c.name]:>14.6g}{c.bound:>14.6g}{result.slack[c.name]:>14.6g}"
-              f"  {c.resource.unit}".rstrip())
-    for name, model in counts.items():
-        if name not in result.values:
-            print(f"{name:<24}{model.evaluate(*one_hot):>14.6g}{'-':>14}{'-':>14}")
+    for name in [*bounds, *(n for n in list_resources() if n not in bounds)]:
+        value, bound = resources[name].value(outcome.arch), bounds.get(name)
+        limits = f"{bound:>14.6g}{bound - value:>14.6g}" if bound is not None else f"{'-':>14}{'-':>14}"
+        print(f"{name:<24}{value:>14.6g}{limits}  {resources[name].unit}".rstrip())
     print(f"{args.steps} steps in {outcome.seconds:.1f} s (gradients {result.gradient_seconds:.1f} s, "
           f"LPs {result.solver_seconds:.2f} s); projection: {result.projection}")
     return 0

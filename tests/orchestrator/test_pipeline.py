@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from orchestrator.report import PARETO_COLUMNS
+from orchestrator.report import pareto_columns
 from orchestrator.tracking import registered_model_name, target_alias
 from supernet import Architecture
 from supernet.timm_models import build_timm_model
+from workers.resources import list_resources
 
 pytestmark = pytest.mark.slow
 
-TAGS = {"target_ms", "predicted_ms", "measured_ms", "top1", "params", "macs", "arch", "latency_table_hash",
-        "supernet_run_id", "over_target"}
+TAGS = {"target_ms", "predicted_ms", "measured_ms", "top1", "params", "macs", "peak_activation", "arch",
+        "latency_table_hash", "supernet_run_id", "over_target"}
 
 
 def test_outputs_hold_one_member_per_target(pipeline_runs):
@@ -23,7 +24,8 @@ def test_outputs_hold_one_member_per_target(pipeline_runs):
     for name in ("pareto.csv", "pareto.png", "report.md"):
         assert (run.out / name).stat().st_size > 0
     table = run.pareto
-    assert list(table.columns) == PARETO_COLUMNS
+    assert list(table.columns) == pareto_columns(list_resources())
+    assert {"params", "macs", "peak_activation"} <= set(table.columns)
     assert list(table["device"]) == ["cpu-bs1", "cpu-bs1"] and table["target_ms"].is_monotonic_increasing
     assert (table["measured_ms"] > 0).all() and table["top1"].between(0, 100).all()
     for heading in ("## The family", "## Cost of each stage", "400 + 15N", "## Reused",

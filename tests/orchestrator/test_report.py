@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from orchestrator.report import (
-    PARETO_COLUMNS,
     StageCost,
     accuracy_drops,
+    pareto_columns,
     pareto_front,
     plot_pareto,
     render_report,
@@ -40,13 +40,15 @@ def test_accuracy_drops_separate_noise_from_real_inversions():
 
 def test_files_and_report(tmp_path):
     family = _family()
-    write_pareto_csv(family, tmp_path / "pareto.csv")
-    assert list(pd.read_csv(tmp_path / "pareto.csv").columns) == PARETO_COLUMNS
+    write_pareto_csv(family, ["params", "macs"], tmp_path / "pareto.csv")
+    columns = list(pd.read_csv(tmp_path / "pareto.csv").columns)
+    assert columns == pareto_columns(["params", "macs"])
+    assert columns[5:9] == ["top1", "params", "macs", "arch"]
     plot_pareto(family, tmp_path / "pareto.png")
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     costs = [StageCost("latency table cpu-bs1", 60, 60, reused=True), StageCost("supernet", 300, 720),
              StageCost("searches", 50, 90, per_model=True), StageCost("fine-tunes", 100, 180, per_model=True)]
-    text = render_report("t", ["summary line"], family, costs, ["supernet: from cache"], 0.1, 359,
+    text = render_report("t", ["summary line"], family, ["params", "macs"], costs, ["supernet: from cache"], 0.1, 359,
                          {"w_star_heaviest": 40.0, "w_star_lightest": 60.0})
     assert "**0.217 + 0.015 N CPU hours**" in text          # (60 + 720) s once; (90 + 180) s / 5 models
     assert "- supernet: from cache" in text
