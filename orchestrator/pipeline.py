@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from hardcore_nas import UsageError, content_hash
+from hardcore_nas.logs import worker_runtime_env
 
 from .cache import Cached, StageCache
 from .config import RunConfig
@@ -132,7 +133,7 @@ class Pipeline:
         if ray.is_initialized():
             return
         # Remote work posts its progress to the driver's bars (ProgressBoard), not as tqdm bars of its own.
-        quiet = {"env_vars": {"TQDM_DISABLE": "1"}}
+        quiet = worker_runtime_env(TQDM_DISABLE="1")
         if self.config.ray_address:
             ray.init(address=self.config.ray_address, runtime_env=quiet)
         else:
@@ -250,7 +251,7 @@ class Pipeline:
                 *(self.resources[name].constraint(bound) for name, bound in self.config.bounds.items())]
 
     def _targets(self) -> None:
-        from solvers import ConstraintSet, InfeasibleConstraintError, feasible_architecture
+        from solvers import ConstraintSet, InfeasibleConstraintError, SolverError, feasible_architecture
 
         for device in self.config.device_names:
             values = self._target_values(device)
@@ -259,6 +260,9 @@ class Pipeline:
                     feasible_architecture(ConstraintSet(self._constraints(device, target)))
                 except InfeasibleConstraintError as exc:
                     raise UsageError(f"target {target:g} ms on {device}: {exc}") from None
+                except SolverError as exc:      # a limit reached or a HiGHS failure, not an answer
+                    raise UsageError(f"target {target:g} ms on {device}: feasibility could not be decided "
+                                     f"({exc}); try a looser target or fewer constraints") from None
                 self.members.append(Member(device, target, f"{device}@{target:g}ms"))
             self.progress.say(f"  {device}: targets {', '.join(f'{v:g}' for v in values)} ms")
 
