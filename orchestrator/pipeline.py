@@ -172,15 +172,15 @@ class Pipeline:
         from workers.resources import ResourceContext, build_resources
 
         for profile in self.config.devices:
-            with self._cost(f"latency table {profile.name}") as cost:
-                cached = self.cache.get_or_compute("tables", self._table_inputs(profile), _load_table,
-                                                   lambda folder, p=profile, c=cost: self._measure_table(p, folder, c),
-                                                   label=profile.name)
-            table = cached.value
-            table.check_space(self.space)
+            with self.cache.open("tables", self._table_inputs(profile), profile.name) as entry:
+                with self._cost(f"latency table {profile.name}") as cost:
+                    cached = entry.get_or_compute(_load_table,
+                                                  lambda folder, p=profile, c=cost: self._measure_table(p, folder, c))
+                table = cached.value
+                table.check_space(self.space)
+                model = table.resource_model(self.space)
+                self.observer.table_ready(cached, model, profile)
             self.tables[profile.name] = table
-            model = table.resource_model(self.space)
-            self.observer.table_ready(cached, model, profile)
             self._note_cached(cached, f"latency table of {profile.name}: {cached.entry.path / 'table.json'}",
                               f"{len(table.entries)} entries")
             self.progress.say(f"  {profile.name}: {model.least():.3f}..{model.largest():.3f} ms reachable "
@@ -219,13 +219,14 @@ class Pipeline:
         inputs = {"data": self.config.data, "space": self.space.hash, "num_classes": self.num_classes,
                   "heaviest": dataclasses.asdict(recipe.heaviest),
                   "supernet": dataclasses.asdict(recipe.supernet), "seed": self.config.training_seed}
-        with self._cost("supernet (w-bar, w*)") as cost:
-            cached = self.cache.get_or_compute("supernet", inputs, lambda folder: _load_supernet(folder, self.space),
-                                               lambda folder: self._train_supernet(recipe, folder, cost))
-        trained = cached.value
+        with self.cache.open("supernet", inputs) as entry:
+            with self._cost("supernet (w-bar, w*)") as cost:
+                cached = entry.get_or_compute(lambda folder: _load_supernet(folder, self.space),
+                                              lambda folder: self._train_supernet(recipe, folder, cost))
+            trained = cached.value
+            self.observer.supernet_ready(cached, trained.test_top1, {} if cached.reused else {
+                "heaviest": trained.heaviest_history, "supernet": trained.supernet_history})
         self.supernet_top1 = trained.test_top1
-        self.observer.supernet_ready(cached, trained.test_top1, {} if cached.reused else {
-            "heaviest": trained.heaviest_history, "supernet": trained.supernet_history})
         if not cached.reused:
             self.progress.say("  test top-1: " + _top1_note(trained.test_top1))
         self._note_cached(cached, f"supernet (w-bar, w*): {cached.entry.path}", _top1_note(trained.test_top1))
