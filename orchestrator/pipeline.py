@@ -82,9 +82,9 @@ class Pipeline:
         self.config = config
         self.out = Path(out).resolve()
         self.resume = resume
+        self.observer = MlflowObserver(config)      # first: an unreachable tracking store fails before any work
         self.cache = StageCache(config.cache_dir)
         self.progress = Progress(STAGES)
-        self.observer = MlflowObserver(config)
         self.space = config.space()
         self.splits = load_data(config.data, self.space.input_size, seed=config.training_seed)
         self.num_classes = self.splits.num_classes
