@@ -159,12 +159,13 @@ class Pipeline:
         self.state.save(self.state_path)
 
     @contextmanager
-    def _cost(self, name: str, **details) -> Iterator[dict]:
-        """Time a stage's wall clock; the block puts the CPU seconds it learns in ``cost["cpu"]``."""
-        cost = {"cpu": 0.0}
+    def _cost(self, name: str, per_model: bool = False, **details) -> Iterator[dict]:
+        """Time a stage's wall clock; the block fills in what it learns (``cpu`` seconds, ``reused``, a
+        ``note``) in the dict it gets."""
+        cost = {"cpu_s": 0.0, "reused": False, "note": "", **details}
         tic = time.perf_counter()
         yield cost
-        self.costs.append(StageCost(name, time.perf_counter() - tic, cost["cpu"], **details))
+        self.costs.append(StageCost(name, time.perf_counter() - tic, per_model=per_model, **cost))
 
     # --- 1. latency tables -----------------------------------------------------------------------
     def _latency_tables(self) -> None:
@@ -176,13 +177,13 @@ class Pipeline:
                 with self._cost(f"latency table {profile.name}") as cost:
                     cached = entry.get_or_compute(_load_table,
                                                   lambda folder, p=profile, c=cost: self._measure_table(p, folder, c))
-                table = cached.value
+                    table = cached.value
+                    cost.update(reused=cached.reused, note=f"{len(table.entries)} entries")
                 table.check_space(self.space)
                 model = table.resource_model(self.space)
                 self.observer.table_ready(cached, model, profile)
             self.tables[profile.name] = table
-            self._note_cached(cached, f"latency table of {profile.name}: {cached.entry.path / 'table.json'}",
-                              f"{len(table.entries)} entries")
+            self._say_reused(cached, f"latency table of {profile.name}: {cached.entry.path / 'table.json'}")
             self.progress.say(f"  {profile.name}: {model.least():.3f}..{model.largest():.3f} ms reachable "
                               f"({'reused' if cached.reused else 'measured'}, {table.device.get('cpu')})")
         self.resources = build_resources(ResourceContext(self.space, self.num_classes, self.tables))
@@ -207,7 +208,7 @@ class Pipeline:
             ref = on_device(cpu_timed(measure_table), profile).remote(
                 self.space, profile, protocol=protocol, num_classes=self.num_classes,
                 progress=lambda n: board.add.remote("visits", n))
-            table, cost["cpu"] = self.progress.wait(ref, f"measuring the {profile.name} table", board,
+            table, cost["cpu_s"] = self.progress.wait(ref, f"measuring the {profile.name} table", board,
                                                     table_visits(self.space, protocol))
         table.save(folder / "table.json")
         return table
@@ -223,13 +224,14 @@ class Pipeline:
             with self._cost("supernet (w-bar, w*)") as cost:
                 cached = entry.get_or_compute(lambda folder: _load_supernet(folder, self.space),
                                               lambda folder: self._train_supernet(recipe, folder, cost))
-            trained = cached.value
+                trained = cached.value
+                cost.update(reused=cached.reused, note=_top1_note(trained.test_top1))
             self.observer.supernet_ready(cached, trained.test_top1, {} if cached.reused else {
                 "heaviest": trained.heaviest_history, "supernet": trained.supernet_history})
         self.supernet_top1 = trained.test_top1
         if not cached.reused:
             self.progress.say("  test top-1: " + _top1_note(trained.test_top1))
-        self._note_cached(cached, f"supernet (w-bar, w*): {cached.entry.path}", _top1_note(trained.test_top1))
+        self._say_reused(cached, f"supernet (w-bar, w*): {cached.entry.path}")
         return {"teacher": trained.teacher, "supernet": trained.supernet}
 
     def _train_supernet(self, recipe, folder: Path, cost: dict):
@@ -240,7 +242,7 @@ class Pipeline:
         with progress_board() as board:
             ref = start_supernet_training(self.space, self.num_classes, self.config.data, self.config.training_seed,
                                           recipe, self.config.training_seed, board, res.cpus, res.gpus)
-            trained, cost["cpu"] = self.progress.wait(ref, "training w-bar, then w*", board,
+            trained, cost["cpu_s"] = self.progress.wait(ref, "training w-bar, then w*", board,
                                                       recipe.heaviest.epochs + recipe.supernet.epochs)
         _save_supernet(folder, trained, self.space, self.num_classes, recipe,
                        {"data": self.config.data, "seed": self.config.training_seed})
@@ -291,7 +293,7 @@ class Pipeline:
                         note=f"{len(todo)} searches x {s.steps} steps, {s.gradient_workers} gradient actors"
                         ) as cost:
             if todo:
-                cost["cpu"] = self._run_searches(weights, todo)
+                cost["cpu_s"] = self._run_searches(weights, todo)
 
     def _run_searches(self, weights: dict, todo: list[Member]) -> float:
         """One search task per member, all at once on one gradient actor pool; returns CPU seconds."""
@@ -345,7 +347,7 @@ class Pipeline:
                         note=f"{len(todo)} distinct architectures of {len(self.members)} members, {epochs} epochs "
                              f"each; models logged to MLflow (torch.export)") as cost:
             if todo:
-                cost["cpu"] = self._run_trials(weights, todo)
+                cost["cpu_s"] = self._run_trials(weights, todo)
         for m in self.members:
             done = self.state.finetunes[m.arch]
             m.top1, m.finetune_run_id, m.model_uri = done["top1"], done["run_id"], done["model_uri"]
@@ -407,7 +409,7 @@ class Pipeline:
                 continue
             archs = list(dict.fromkeys(m.arch for m in members))
             with self._cost(f"measurement {profile.name}", per_model=True, note=f"{len(archs)} networks") as cost:
-                timings, cost["cpu"] = self._measure_networks(profile, archs)
+                timings, cost["cpu_s"] = self._measure_networks(profile, archs)
             protocol = self.config.protocol()
             for m in members:
                 timing = timings[m.arch]     # the tables' statistic: a quantile of whole-network runs
@@ -447,7 +449,7 @@ class Pipeline:
             table = self._family_table()
             csv = write_pareto_csv(table, list_resources(), self.out / "pareto.csv")
             png = plot_pareto(table, self.out / "pareto.png")
-            cost["cpu"] = time.process_time() - cpu0
+            cost["cpu_s"] = time.process_time() - cpu0
         text = render_report(f"hardcore-nas run `{self.config.name}`", self._summary(time.perf_counter() - started),
                              table, list_resources(), self.costs, self.reused, self.config.latency_noise,
                              len(self.splits.test), self.supernet_top1)
@@ -476,12 +478,9 @@ class Pipeline:
         ]
 
     # --- bookkeeping -----------------------------------------------------------------------------
-    def _note_cached(self, cached: Cached, what: str, note: str) -> None:
-        """Mark the cost just recorded as reused (and say what was reused), or give it its note."""
-        last = self.costs[-1]
+    def _say_reused(self, cached: Cached, what: str) -> None:
         if cached.reused:
             self.reused.append(f"{what} (by MLflow run {cached.manifest['run_id']}, key {cached.entry.key})")
-        self.costs[-1] = dataclasses.replace(last, reused=cached.reused, note=note)
 
     def _remember(self, member: Member) -> None:
         self.state.members[member.key] = dataclasses.asdict(member)
