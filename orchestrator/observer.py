@@ -123,7 +123,7 @@ class MlflowObserver:
     def register(self, member, dataset: str, space_name: str) -> Registration:
         """A version of the device's registered model for ``member``, aliased by its target."""
         name = registered_model_name(dataset, member.device)
-        runtime = next(d.backend for d in self.config.devices if d.name == member.device)
+        runtime = {d.name: d.backend for d in self.config.devices}.get(member.device, "")
         tags = {"device": member.device, "target_ms": member.target_ms,
                 "predicted_ms": round(member.predicted_ms, 4), "measured_ms": round(member.measured_ms, 4),
                 "measured_spread_ms": round(member.measured_spread_ms, 4), "top1": round(member.top1, 3),

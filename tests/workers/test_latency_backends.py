@@ -90,3 +90,13 @@ def test_ort_networks_are_timed_in_fresh_processes():
         assert len(timing.total_ms) == QUICK.repeats
         json.dumps(timing.segments_ms)            # plain floats: the child's result is JSON
     assert heavy.latency_ms(0.25) > light.latency_ms(0.25)
+
+
+def test_a_config_names_an_ort_device_without_parser_changes():
+    from orchestrator.config import parse_config
+
+    config = parse_config({"devices": ["ort-bs1", {"name": "ort-bs4", "backend": "onnxruntime", "threads": 2,
+                                                   "batch_size": 4}],
+                           "targets": {"ort-bs1": [3.0], "ort-bs4": {"auto": 2}}})
+    assert [d.backend for d in config.devices] == ["onnxruntime", "onnxruntime"]
+    assert config.to_dict()["devices"][0] == "ort-bs1"
