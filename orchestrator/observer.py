@@ -28,6 +28,7 @@ class MlflowObserver:
         self.parent_id = ""
         self.supernet_run_id = ""
         self.table_hashes: dict[str, str] = {}
+        self.onnx_uris: dict[str, str] = {}      # fine-tune run id -> its ONNX model
 
     # --- the run ---------------------------------------------------------------------------------
     def run_exists(self, run_id: str) -> bool:
@@ -113,6 +114,8 @@ class MlflowObserver:
                                               for _, row in epochs.iterrows()])
             self.tracker.log_metrics(run_id, [(recipe.epochs, {"test_top1": result.metrics["test_top1"]})])
             model_uri = self.tracker.log_model(run_id, model, example)
+            # the same network for ONNX Runtime
+            self.onnx_uris[run_id] = self.tracker.log_onnx_model(run_id, model, example)
             self.tracker.log_text(run_id, arch + "\n", "arch.txt")
         return run_id, model_uri
 
@@ -120,13 +123,18 @@ class MlflowObserver:
     def register(self, member, dataset: str, space_name: str) -> Registration:
         """A version of the device's registered model for ``member``, aliased by its target."""
         name = registered_model_name(dataset, member.device)
+        runtime = {d.name: d.backend for d in self.config.devices}.get(member.device, "")
         tags = {"device": member.device, "target_ms": member.target_ms,
                 "predicted_ms": round(member.predicted_ms, 4), "measured_ms": round(member.measured_ms, 4),
                 "measured_spread_ms": round(member.measured_spread_ms, 4), "top1": round(member.top1, 3),
                 **member.resources, "arch": member.arch,
                 "latency_table_hash": self.table_hashes[member.device], "supernet_run_id": self.supernet_run_id,
                 "over_target": member.over_target, "search_run_id": member.search_run_id,
-                "finetune_run_id": member.finetune_run_id, "pipeline_run_id": self.parent_id}
+                "finetune_run_id": member.finetune_run_id, "pipeline_run_id": self.parent_id,
+                # the latency backend the device measures with, and the same network for ONNX Runtime
+                "runtime": runtime,
+                "onnx_model_uri": self.onnx_uris.get(member.finetune_run_id,
+                                                     f"runs:/{member.finetune_run_id}/onnx_model")}
         description = (f"HardCoRe-NAS family on {dataset}, space {space_name}, for device {member.device}: "
                        f"one version per latency target, aliased by its target in ms "
                        f"({target_alias(member.target_ms)} is the member for {member.target_ms:g} ms)")

@@ -4,8 +4,9 @@ Model Registry entries of the family.
 Runs are written through an explicit :class:`mlflow.MlflowClient` with run ids (no global "active run"
 stack), so stages and threads cannot log into each other's runs. The one exception is
 :meth:`Tracker.log_model`: MLflow logs models only into an active run, so it opens the member's run
-around that call (MLflow keeps the active run per thread). Registered models are named
-``hardcore-nas-<dataset>-<device>``; each family member is a version with an alias per target
+around that call (MLflow keeps the active run per thread). Each model is logged twice: as torch
+(:meth:`Tracker.log_model`) and as ONNX for ONNX Runtime (:meth:`Tracker.log_onnx_model`). Registered
+models are named ``hardcore-nas-<dataset>-<device>``; each family member is a version with an alias per target
 (:func:`target_alias`) and tags that say what it is and how it measured.
 """
 from __future__ import annotations
@@ -182,6 +183,33 @@ class Tracker:
             info = mlflow.pytorch.log_model(model, name="model", input_example=input_example,
                                             signature=infer_signature(input_example, output),
                                             pip_requirements=requirements)
+        return info.model_uri
+
+    def log_onnx_model(self, run_id: str, model, input_example: np.ndarray, name: str = "onnx_model") -> str:
+        """Log ``model`` as ONNX beside its torch model (same signature and example); its URI.
+
+        Exported as the ONNX Runtime latency backend exports what it times (module paths in node names),
+        with a free batch axis for serving.
+        """
+        import mlflow
+        import onnx
+        import onnxruntime
+        import torch
+        from mlflow.models import infer_signature
+
+        from workers.backends.onnxruntime import export_onnx
+
+        model = model.eval()
+        example = torch.as_tensor(input_example)
+        with torch.no_grad():
+            output = model(example).numpy()
+        onnx_model = onnx.load_from_string(export_onnx(model, example, dynamic_batch=True))
+        requirements = [f"onnx=={onnx.__version__}", f"onnxruntime=={onnxruntime.__version__}"]
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.onnx.log_model(onnx_model, name=name, input_example=input_example,
+                                         signature=infer_signature(input_example, output),
+                                         pip_requirements=requirements,
+                                         onnx_execution_providers=["CPUExecutionProvider"])
         return info.model_uri
 
     def register(self, model_uri: str, name: str, alias: str, tags: Mapping, description: str) -> Registration:

@@ -10,16 +10,18 @@ from dataclasses import asdict, dataclass, fields
 
 from hardcore_nas.errors import UsageError
 
-__all__ = ["BACKENDS", "DeviceProfile", "BUILTIN_PROFILES", "get_profile"]
+from .backends import list_backends
 
-BACKENDS = ("torch-cpu", "torch-cuda")
+__all__ = ["DeviceProfile", "BUILTIN_PROFILES", "get_profile"]
 
 
 @dataclass(frozen=True)
 class DeviceProfile:
     """One measurable device setting.
 
-    ``threads``: torch intra-op threads; ``None`` means every core the measuring process may use.
+    ``backend``: a registered latency backend (:mod:`workers.backends`: ``torch-cpu``, ``torch-cuda``,
+    ``onnxruntime``, ...); ``threads``: the runtime's intra-op threads, ``None`` meaning every core the
+    measuring process may use; ``batch_size``: images per forward pass.
     """
     name: str
     backend: str = "torch-cpu"
@@ -29,9 +31,9 @@ class DeviceProfile:
     def __post_init__(self) -> None:
         if not self.name or any(ch.isspace() or ch in ",:" for ch in self.name):
             raise UsageError(f"device name {self.name!r} must be non-empty without spaces, ',' or ':'")
-        if self.backend not in BACKENDS:
+        if self.backend not in list_backends():
             raise UsageError(f"device {self.name!r}: backend {self.backend!r} is not one of "
-                             f"{', '.join(BACKENDS)}")
+                             f"{', '.join(list_backends())}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise UsageError(f"device {self.name!r}: threads must be a positive integer or null, "
                              f"got {self.threads!r}")
@@ -69,6 +71,7 @@ BUILTIN_PROFILES: dict[str, DeviceProfile] = {p.name: p for p in (
     DeviceProfile("cpu-bs1", "torch-cpu", threads=1, batch_size=1),     # the paper's Xeon setting
     DeviceProfile("cpu-bs8", "torch-cpu", threads=None, batch_size=8),
     DeviceProfile("cuda-bs64", "torch-cuda", threads=1, batch_size=64),
+    DeviceProfile("ort-bs1", "onnxruntime", threads=1, batch_size=1),   # ONNX Runtime, CPU provider
 )}
 
 

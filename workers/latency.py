@@ -4,7 +4,8 @@ Why blocks are timed inside networks: a block timed alone runs 20-25% faster tha
 (its neighbours evict its weights and activations from the caches), and the gap varies per
 architecture. So the probe builds a set of timm networks that together contain every
 (block signature x configuration) entry in several different contexts, and times every block inside
-them with forward hooks; the segments of one forward pass add up to that pass exactly.
+them. How a network is run and split into segments is its device's backend's business
+(:mod:`workers.backends`: torch forward hooks, ONNX Runtime's profiler); this module owns the rest.
 
 Why fresh processes with a fixed allocator: the first model of a process and models measured after
 many others run at a different speed (glibc's dynamic mmap threshold and heap state). Every batch of
@@ -17,6 +18,7 @@ a budget), and a network's latency is the lower quartile of its runs.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -37,6 +39,7 @@ from hardcore_nas.process import ALLOCATOR_ENV
 from supernet.arch import Architecture
 from supernet.space import SearchSpace, StageSpec, block_key
 
+from .backends import TimedNetwork, get_backend
 from .devices import DeviceProfile
 from .latency_table import EntryStats, LatencyTable
 
@@ -138,13 +141,10 @@ def cpu_model() -> str:
 
 
 def fingerprint(profile: DeviceProfile) -> dict:
-    """What the numbers depend on: hardware, library versions and the profile's settings."""
+    """What the numbers depend on: hardware, library versions (the backend's too) and the profile's settings."""
     import timm
     import torch
 
-    gpu = None
-    if profile.backend == "torch-cuda" and torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
     return {
         "profile": profile.to_dict(),
         "backend": profile.backend,
@@ -152,11 +152,12 @@ def fingerprint(profile: DeviceProfile) -> dict:
         "batch_size": profile.batch_size,
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpu": gpu,
+        "gpu": None,
         "torch": torch.__version__,
         "timm": timm.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        **get_backend(profile.backend).versions(profile),
     }
 
 
@@ -191,125 +192,65 @@ def probe_architectures(space: SearchSpace, contexts: int, rng: np.random.Genera
 
 
 # --- timing inside one process -----------------------------------------------------------------
-class _CpuClock:
-    """Wall-clock stamps; the caller's thread does all the work on CPU."""
-
-    def stamp(self) -> int:
-        return time.perf_counter_ns()
-
-    def intervals_ms(self, stamps: Sequence[int]) -> list[float]:
-        return (np.diff(np.asarray(stamps, dtype=np.int64)) / 1e6).tolist()
-
-
-class _CudaClock:
-    """CUDA events recorded on the stream; intervals are read after synchronising."""
-
-    def __init__(self) -> None:
-        import torch
-
-        self._torch = torch
-
-    def stamp(self):
-        event = self._torch.cuda.Event(enable_timing=True)
-        event.record()
-        return event
-
-    def intervals_ms(self, stamps: Sequence) -> list[float]:
-        self._torch.cuda.synchronize()
-        return [float(a.elapsed_time(b)) for a, b in zip(stamps[:-1], stamps[1:])]
-
-
-def _block_modules(model) -> list:
-    """The DS stage, then every searched block of a timm ``MobileNetV3`` (forward order)."""
-    return [model.blocks[0]] + [block for stage in model.blocks[1:-1] for block in stage]
-
-
-def _timed_runs(model, x, clock, runs: int, blocks: bool) -> list[list[float]]:
-    """``runs`` timed forward passes: per run the whole pass, or its segments when ``blocks``."""
-    stamps: list = []
-    handles = []
-    if blocks:
-        handles = [m.register_forward_hook(lambda *_: stamps.append(clock.stamp()))
-                   for m in _block_modules(model)]
-    try:
-        out = []
-        for _ in range(runs):
-            stamps.clear()
-            stamps.append(clock.stamp())
-            model(x)
-            stamps.append(clock.stamp())
-            out.append(clock.intervals_ms(stamps))
-        return out
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 def time_networks(space: SearchSpace, archs: Sequence[Architecture], profile: DeviceProfile,
                   protocol: Protocol, num_classes: int, blocks: bool = False,
                   tick: Callable[[], None] = lambda: None) -> list[NetworkTiming]:
-    """Time ``archs`` in this process (eval mode, inference mode, threads as the profile says).
+    """Time ``archs`` in this process on the profile's backend (eval mode, threads as it says).
 
     Every network gets ``protocol.repeats`` timed whole-network runs; with ``blocks`` also as many
-    hooked runs giving per-block segments. ``tick`` is called after every visit of a network.
+    runs giving per-block segments. ``tick`` is called after every visit of a network.
     """
     import torch
 
     from supernet.timm_models import build_timm_model
 
-    threads = profile.resolved_threads()
-    torch.set_num_threads(threads)
-    device = "cuda" if profile.backend == "torch-cuda" else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device {profile.name!r} needs CUDA, which this machine lacks")
-        torch.backends.cudnn.benchmark = True
-    clock = _CudaClock() if device == "cuda" else _CpuClock()
-    x = torch.rand(profile.batch_size, space.in_chans, space.input_size, space.input_size,
-                   device=device)
+    backend = get_backend(profile.backend)(profile)
+    backend.setup()
+    x = torch.rand(profile.batch_size, space.in_chans, space.input_size, space.input_size)
 
-    def build(arch: Architecture):
-        return build_timm_model(arch, num_classes).eval().to(device)
+    def load(arch: Architecture) -> TimedNetwork:
+        return backend.load(build_timm_model(arch, num_classes).eval(), x, blocks)
 
     timings = [NetworkTiming([]) for _ in archs]
     others = _OtherLoad()
-    with torch.inference_mode():
-        # a throw-away network first: the first model of a process runs at its own speed
-        first = build(Architecture.heaviest(space))
-        _timed_runs(first, x, clock, protocol.warmup + protocol.repeats, blocks)
-        del first
-        models = [build(arch) for arch in archs]
-        for model in models:
-            _timed_runs(model, x, clock, protocol.warmup, blocks)
-        redo_budget = protocol.redo_limit
-        for visit in range(protocol.visits):
-            runs = min(protocol.runs_per_visit, protocol.repeats - visit * protocol.runs_per_visit)
-            redone = 0
-            while True:
-                others.restart()
-                rounds = [_visit(model, x, clock, protocol.rewarm, runs, blocks) for model in models]
-                busy = others.cores()
-                if busy <= protocol.max_other_cores or redone == redo_budget:
-                    break
-                redone += 1
-                if not others.wait_until_below(protocol.max_other_cores):
-                    redo_budget = redone          # busy for good: keep what comes next
-            redo_budget -= redone
-            for timing, (total, segments) in zip(timings, rounds):
-                timing.total_ms += total
-                timing.segments_ms += segments
-                timing.other_cores.append(round(busy, 3))
-                timing.redone_rounds += redone
-                tick()
+    # a throw-away network first: the first model of a process runs at its own speed
+    first = load(Architecture.heaviest(space))
+    first.warmup(protocol.warmup + protocol.repeats, blocks)
+    first.close()
+    del first
+    networks = [load(arch) for arch in archs]
+    for network in networks:
+        network.warmup(protocol.warmup, blocks)
+    redo_budget = protocol.redo_limit
+    for visit in range(protocol.visits):
+        runs = min(protocol.runs_per_visit, protocol.repeats - visit * protocol.runs_per_visit)
+        redone = 0
+        while True:
+            others.restart()
+            rounds = [_visit(network, protocol.rewarm, runs, blocks) for network in networks]
+            busy = others.cores()
+            if busy <= protocol.max_other_cores or redone == redo_budget:
+                break
+            redone += 1
+            if not others.wait_until_below(protocol.max_other_cores):
+                redo_budget = redone          # busy for good: keep what comes next
+        redo_budget -= redone
+        for timing, (total, segments) in zip(timings, rounds):
+            timing.total_ms += total
+            timing.segments_ms += segments
+            timing.other_cores.append(round(busy, 3))
+            timing.redone_rounds += redone
+            tick()
+    for timing, network in zip(timings, networks):
+        timing.segments_ms = network.segment_times(timing.segments_ms)   # kept rounds only
+        network.close()
     return timings
 
 
-def _visit(model, x, clock, rewarm: int, runs: int, blocks: bool
-           ) -> tuple[list[float], list[list[float]]]:
-    """One visit of a network: re-warm, whole-network runs, then hooked runs when ``blocks``."""
-    _timed_runs(model, x, clock, rewarm, False)
-    total = [sum(r) for r in _timed_runs(model, x, clock, runs, False)]
-    return total, (_timed_runs(model, x, clock, runs, True) if blocks else [])
+def _visit(network: TimedNetwork, rewarm: int, runs: int, blocks: bool) -> tuple[list[float], list]:
+    """One visit of a network: re-warm, whole-network runs, then per-segment runs when ``blocks``."""
+    network.totals(rewarm)
+    return network.totals(runs), (network.segments(runs) if blocks else [])
 
 
 class _OtherLoad:
@@ -379,7 +320,7 @@ def _run_batch(space: SearchSpace, archs: Sequence[Architecture], profile: Devic
     request = {
         "space": _space_to_json(space), "archs": [list(map(list, a.stages)) for a in archs],
         "profile": profile.to_dict(), "protocol": asdict(protocol), "num_classes": num_classes,
-        "blocks": blocks,
+        "blocks": blocks, "backend_module": get_backend(profile.backend).__module__,
     }
     with tempfile.TemporaryDirectory(prefix="hcn-latency-") as tmp:
         req_path, out_path = Path(tmp, "request.json"), Path(tmp, "result.json")
@@ -477,6 +418,7 @@ def table_visits(space: SearchSpace, protocol: Protocol, seed: int = 0) -> int:
 
 def _child_main(request_path: str, result_path: str) -> None:
     request = json.loads(Path(request_path).read_text())
+    importlib.import_module(request["backend_module"])      # registers a backend defined outside workers.backends
     space = _space_from_json(request["space"])
     archs = [Architecture(space, tuple(map(tuple, st))) for st in request["archs"]]
     timings = time_networks(

@@ -9,6 +9,7 @@ measurement it is checked against.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -96,18 +97,22 @@ class Validation:
 
 def validate_table(table: LatencyTable, samples: int, passes: int = 3,
                    protocol: Protocol | None = None, seed: int = 0,
-                   progress: ProgressFn = lambda n: None) -> Validation:
+                   progress: ProgressFn = lambda n: None,
+                   archs: Sequence[Architecture] | None = None) -> Validation:
     """Measure ``samples`` architectures across the table's range and compare with its predictions.
 
     Runs on the table's device (this machine must be it). ``progress`` reports network visits,
-    ``samples * passes * protocol.visits`` in all.
+    ``samples * passes * protocol.visits`` in all. ``archs`` (``samples`` of them) replaces the draw,
+    e.g. to compare two devices on the same networks.
     """
     if samples < 2 or passes < 1:
         raise UsageError(f"need at least 2 samples and 1 pass, got {samples} and {passes}")
     space = table.search_space()
     protocol = protocol or Protocol.from_dict(table.protocol)
     rng = np.random.default_rng(seed)
-    archs = sample_across_range(table, space, samples, rng)
+    archs = sample_across_range(table, space, samples, rng) if archs is None else list(archs)
+    if len(archs) != samples:
+        raise UsageError(f"got {len(archs)} architectures for {samples} samples")
     measured = np.zeros((passes, samples))
     spread = np.zeros((passes, samples))
     all_timings = []

@@ -11,8 +11,9 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", required=True,
-                        help="device profile: cpu-bs1 (1 thread, batch 1), cpu-bs8 (all cores, "
-                             "batch 8) or cuda-bs64 (CUDA, batch 64)")
+                        help="device profile: cpu-bs1 (torch, 1 thread, batch 1), cpu-bs8 (torch, all "
+                             "cores, batch 8), cuda-bs64 (torch CUDA, batch 64) or ort-bs1 (ONNX Runtime "
+                             "CPU, 1 thread, batch 1)")
     parser.add_argument("--space", default="imagenet", help="search-space preset (default imagenet)")
     parser.add_argument("--width-multiplier", type=float, default=1.0,
                         help="channel width multiplier of the preset (default 1.0)")

@@ -4,6 +4,7 @@ import math
 
 import mlflow
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -70,6 +71,13 @@ def test_registry_holds_every_member_with_alias_tags_and_a_loadable_model(pipeli
         plain.load_state_dict(loaded.state_dict())
         with torch.no_grad():
             assert torch.allclose(loaded(x), plain(x), atol=1e-5)
+        # the same member as ONNX beside it, tagged with the runtime its device measures with
+        assert version.tags["runtime"] == "torch-cpu"
+        session = ort.InferenceSession(mlflow.onnx.load_model(version.tags["onnx_model_uri"]).SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        (onnx_out,) = session.run(None, {"input": x.numpy()})
+        with torch.no_grad():
+            np.testing.assert_allclose(onnx_out, plain(x).numpy(), atol=1e-4)
 
 
 def test_mlflow_has_nested_runs_per_stage_search_and_finetune(pipeline_runs):

@@ -22,7 +22,7 @@ def test_builtin_profiles_and_labels():
     assert bs8.batch_size == 8 and bs8.threads is None and bs8.resolved_threads() >= 1
     assert get_profile("cuda-bs64").backend == "torch-cuda"
     assert {p.resource_label for p in BUILTIN_PROFILES.values()} == {
-        "device:cpu-bs1", "device:cpu-bs8", "device:cuda-bs64"}
+        "device:cpu-bs1", "device:cpu-bs8", "device:cuda-bs64", "device:ort-bs1"}
 
 
 def test_profiles_from_config_mappings():
