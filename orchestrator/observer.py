@@ -28,7 +28,6 @@ class MlflowObserver:
         self.parent_id = ""
         self.supernet_run_id = ""
         self.table_hashes: dict[str, str] = {}
-        self.onnx_uris: dict[str, str] = {}      # fine-tune run id -> its ONNX model
 
     # --- the run ---------------------------------------------------------------------------------
     def run_exists(self, run_id: str) -> bool:
@@ -102,8 +101,9 @@ class MlflowObserver:
             self.tracker.log_text(run_id, member.arch + "\n", "arch.txt")
         return run_id
 
-    def finetune_finished(self, arch: str, recipe, result, model, example) -> tuple[str, str]:
-        """A fine-tune trial's history, test top-1 and model; returns ``(run id, model URI)``."""
+    def finetune_finished(self, arch: str, recipe, result, model, example) -> tuple[str, str, str]:
+        """A fine-tune trial's history, test top-1 and model (torch, and ONNX for ONNX Runtime); returns
+        ``(run id, torch model URI, ONNX model URI)``."""
         history = result.metrics_dataframe
         epochs = history[history["train_loss"].notna()] if "train_loss" in history else history.iloc[:0]
         metric_names = [c for c in ("train_loss", "train_top1", "val_top1", "lr") if c in epochs]
@@ -114,10 +114,9 @@ class MlflowObserver:
                                               for _, row in epochs.iterrows()])
             self.tracker.log_metrics(run_id, [(recipe.epochs, {"test_top1": result.metrics["test_top1"]})])
             model_uri = self.tracker.log_model(run_id, model, example)
-            # the same network for ONNX Runtime
-            self.onnx_uris[run_id] = self.tracker.log_onnx_model(run_id, model, example)
+            onnx_uri = self.tracker.log_onnx_model(run_id, model, example)
             self.tracker.log_text(run_id, arch + "\n", "arch.txt")
-        return run_id, model_uri
+        return run_id, model_uri, onnx_uri
 
     # --- the registry ----------------------------------------------------------------------------
     def register(self, member, dataset: str, space_name: str) -> Registration:
@@ -133,8 +132,7 @@ class MlflowObserver:
                 "finetune_run_id": member.finetune_run_id, "pipeline_run_id": self.parent_id,
                 # the latency backend the device measures with, and the same network for ONNX Runtime
                 "runtime": runtime,
-                "onnx_model_uri": self.onnx_uris.get(member.finetune_run_id,
-                                                     f"runs:/{member.finetune_run_id}/onnx_model")}
+                "onnx_model_uri": member.onnx_model_uri}
         description = (f"HardCoRe-NAS family on {dataset}, space {space_name}, for device {member.device}: "
                        f"one version per latency target, aliased by its target in ms "
                        f"({target_alias(member.target_ms)} is the member for {member.target_ms:g} ms)")

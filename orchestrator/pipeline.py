@@ -66,6 +66,7 @@ class Member:
     top1: float = math.nan
     finetune_run_id: str = ""
     model_uri: str = ""
+    onnx_model_uri: str = ""
     measured_ms: float = math.nan
     measured_spread_ms: float = math.nan
     over_target: bool = False
@@ -350,7 +351,8 @@ class Pipeline:
                 cost["cpu_s"] = self._run_trials(weights, todo)
         for m in self.members:
             done = self.state.finetunes[m.arch]
-            m.top1, m.finetune_run_id, m.model_uri = done["top1"], done["run_id"], done["model_uri"]
+            m.top1, m.finetune_run_id = done["top1"], done["run_id"]
+            m.model_uri, m.onnx_model_uri = done["model_uri"], done["onnx_model_uri"]
 
     def _run_trials(self, weights: dict, archs: list[str]) -> float:
         """One Tune trial per architecture; each finished one goes to the observer. Returns CPU seconds."""
@@ -371,10 +373,10 @@ class Pipeline:
                 continue
             with result.checkpoint.as_directory() as folder:
                 model = load_checkpoint_model(folder, Architecture.from_string(arch, self.space), self.num_classes)
-            run_id, model_uri = self.observer.finetune_finished(arch, recipe, result, model, example)
+            run_id, model_uri, onnx_uri = self.observer.finetune_finished(arch, recipe, result, model, example)
             cpu += float(result.metrics.get("cpu_seconds", 0.0))
             self.state.finetunes[arch] = {"top1": float(result.metrics["test_top1"]), "run_id": run_id,
-                                          "model_uri": model_uri}
+                                          "model_uri": model_uri, "onnx_model_uri": onnx_uri}
             self.state.save(self.state_path)
         return cpu
 
