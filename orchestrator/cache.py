@@ -111,8 +111,8 @@ class StageCache:
     def open(self, kind: str, inputs: dict, label: str = "") -> Iterator[CacheEntry]:
         """The entry, held exclusively for the ``with`` block (another process opening it waits)."""
         entry = self.entry(kind, inputs, label)
-        entry.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = entry.path.parent / f".{entry.path.name}.lock"
+        lock_path = self.root / ".locks" / f"{kind}-{entry.path.name}.lock"    # out of the folders users list
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         with lock_path.open("a") as lock:
             if not _try_lock(lock):
                 logger.info("waiting for another run computing %s", entry.path)

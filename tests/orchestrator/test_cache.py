@@ -35,6 +35,7 @@ def test_computed_once_then_reused_with_what_its_producer_recorded(tmp_path):
     assert second.value == "measured" and second.manifest["run_id"] == "r1"
     assert second.entry.path.name == f"cpu-bs1-{second.entry.key}"
     assert set(second.manifest["files"]) == {"table.json"}
+    assert [p.name for p in (tmp_path / "tables").iterdir()] == [second.entry.path.name]   # nothing else listed
 
 
 def test_a_truncated_file_is_reported_in_one_line_and_computed_again(tmp_path, caplog):
