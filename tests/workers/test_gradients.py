@@ -74,6 +74,24 @@ def test_seeded_gradient_repeats_itself_whatever_runs_in_between(net, val):
     assert a1.shape == alpha.shape and b1.shape == beta.shape and np.isfinite(a1).all()
 
 
+def _evolution_through_the_pool(pool):
+    """A strategy that scores discrete architectures, as the pipeline runs it: a Ray task on the pool."""
+    import ray
+
+    from solvers import Constraint, ResourceModel, parse_options
+    from supernet.costs import param_costs
+    from workers.monitoring import progress_board
+    from workers.search_tasks import SearchRequest, start_search
+
+    costs, constant = param_costs(SPACE, 10)
+    params = ResourceModel("params", costs, constant, SPACE.min_depth)
+    bound = params.least() + 0.3 * (params.largest() - params.least())
+    options = parse_options("evolution", {"population_size": 4, "generations": 1, "eval_images": 3})
+    request = SearchRequest("evo", (Constraint(params, bound),), 0, "evolution", options)
+    with progress_board() as board:
+        return ray.get(start_search(request, SPACE, pool, board))
+
+
 def test_ray_pool_averages_its_actors_like_the_same_shards_in_process(net, val):
     import ray
 
@@ -88,6 +106,9 @@ def test_ray_pool_averages_its_actors_like_the_same_shards_in_process(net, val):
         archs = [Architecture.random(SPACE, np.random.default_rng(i)).to_one_hot() for i in range(3)]
         alphas, betas = np.stack([a for a, _ in archs]), np.stack([b for _, b in archs])
         got_scores = combine_scores(pool.score(alphas, betas, 5, seed=9))
+        outcome = _evolution_through_the_pool(pool)
+        assert outcome.result.strategy == "evolution" and not outcome.result.violated
+        assert 0 < outcome.result.images <= 2 * 4 * 3        # two generations of 4, 3 images each (repeats free)
         assert pool.cpu_seconds() > 0
         pool.shutdown()
     finally:
