@@ -1,12 +1,19 @@
 """Results computed once and reused: folders keyed by the content hash of what they depend on.
 
-A folder counts only once its manifest exists; the manifest is written last and atomically, so an
-interrupted computation is done again instead of being read half-written.
+A folder counts only once its manifest exists; the manifest is written last and atomically, and it
+records the SHA-256 of every file beside it. A folder whose files no longer match (truncated, edited) or
+whose manifest does not parse is reported in one line and computed again, never silently used. One
+process at a time works on a folder (an exclusive file lock), so two runs sharing a cache compute a
+table or a supernet once: the second waits, then reads what the first wrote.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -15,8 +22,18 @@ from hardcore_nas import content_hash
 
 __all__ = ["CacheEntry", "Cached", "StageCache"]
 
+logger = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
 T = TypeVar("T")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -26,18 +43,46 @@ class CacheEntry:
     key: str
     inputs: dict
 
+    def _files(self) -> dict[str, str]:
+        return {p.relative_to(self.path).as_posix(): file_sha256(p) for p in sorted(self.path.rglob("*"))
+                if p.is_file() and p.name not in (MANIFEST, f"{MANIFEST}.tmp")}
+
     @property
     def manifest(self) -> dict | None:
-        """What the run that filled the folder recorded (its MLflow run id, ...); None while incomplete."""
+        """What the run that filled the folder recorded (its MLflow run id, ...), or None when the folder is
+        incomplete or no longer what was written (then the reason is logged)."""
         file = self.path / MANIFEST
-        return json.loads(file.read_text()) if file.is_file() else None
+        if not file.is_file():
+            return None
+        try:
+            manifest = json.loads(file.read_text())
+            recorded = manifest["files"]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("cache %s: its manifest is unreadable or from an older release; computing it again",
+                           self.path)
+            return None
+        if self._files() != recorded:
+            logger.warning("cache %s: its files changed since they were written (SHA-256 mismatch); computing "
+                           "them again", self.path)
+            return None
+        return manifest
 
     def complete(self, **record) -> None:
-        """Mark the folder complete, with ``record`` beside the key and the inputs."""
+        """Mark the folder complete: ``record`` beside the key, the inputs and every file's SHA-256."""
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = self.path / f"{MANIFEST}.tmp"
-        tmp.write_text(json.dumps({"key": self.key, "inputs": self.inputs, **record}, indent=1, default=str))
+        body = {"key": self.key, "inputs": self.inputs, "files": self._files(), **record}
+        tmp.write_text(json.dumps(body, indent=1, default=str))
         tmp.replace(self.path / MANIFEST)
+
+    def get_or_compute(self, load: Callable[[Path], T], compute: Callable[[Path], T]) -> Cached[T]:
+        """``load(folder)`` when the folder is complete and intact, else ``compute(folder)`` (which writes
+        the files; the caller completes the entry once it knows what to record)."""
+        manifest = self.manifest
+        if manifest is None and self.path.exists():
+            (self.path / MANIFEST).unlink(missing_ok=True)     # half-written or damaged: start clean
+        value = load(self.path) if manifest else compute(self.path)
+        return Cached(value, self, manifest)
 
 
 @dataclass(frozen=True)
@@ -62,11 +107,25 @@ class StageCache:
         key = content_hash(inputs)
         return CacheEntry(self.root / kind / (f"{label}-{key}" if label else key), key, inputs)
 
-    def get_or_compute(self, kind: str, inputs: dict, load: Callable[[Path], T], compute: Callable[[Path], T],
-                       label: str = "") -> Cached[T]:
-        """``load(folder)`` when a complete folder exists, else ``compute(folder)`` (which writes the files;
-        the caller completes the entry once it knows what to record)."""
+    @contextmanager
+    def open(self, kind: str, inputs: dict, label: str = "") -> Iterator[CacheEntry]:
+        """The entry, held exclusively for the ``with`` block (another process opening it waits)."""
         entry = self.entry(kind, inputs, label)
-        manifest = entry.manifest
-        value = load(entry.path) if manifest else compute(entry.path)
-        return Cached(value, entry, manifest)
+        entry.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = entry.path.parent / f".{entry.path.name}.lock"
+        with lock_path.open("a") as lock:
+            if not _try_lock(lock):
+                logger.info("waiting for another run computing %s", entry.path)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield entry
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _try_lock(lock) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from hardcore_nas import UsageError, content_hash
+from hardcore_nas.logs import worker_runtime_env
 
 from .cache import Cached, StageCache
 from .config import RunConfig
@@ -81,9 +82,9 @@ class Pipeline:
         self.config = config
         self.out = Path(out).resolve()
         self.resume = resume
+        self.observer = MlflowObserver(config)      # first: an unreachable tracking store fails before any work
         self.cache = StageCache(config.cache_dir)
         self.progress = Progress(STAGES)
-        self.observer = MlflowObserver(config)
         self.space = config.space()
         self.splits = load_data(config.data, self.space.input_size, seed=config.training_seed)
         self.num_classes = self.splits.num_classes
@@ -132,7 +133,7 @@ class Pipeline:
         if ray.is_initialized():
             return
         # Remote work posts its progress to the driver's bars (ProgressBoard), not as tqdm bars of its own.
-        quiet = {"env_vars": {"TQDM_DISABLE": "1"}}
+        quiet = worker_runtime_env(TQDM_DISABLE="1")
         if self.config.ray_address:
             ray.init(address=self.config.ray_address, runtime_env=quiet)
         else:
@@ -158,12 +159,13 @@ class Pipeline:
         self.state.save(self.state_path)
 
     @contextmanager
-    def _cost(self, name: str, **details) -> Iterator[dict]:
-        """Time a stage's wall clock; the block puts the CPU seconds it learns in ``cost["cpu"]``."""
-        cost = {"cpu": 0.0}
+    def _cost(self, name: str, per_model: bool = False, **details) -> Iterator[dict]:
+        """Time a stage's wall clock; the block fills in what it learns (``cpu`` seconds, ``reused``, a
+        ``note``) in the dict it gets."""
+        cost = {"cpu_s": 0.0, "reused": False, "note": "", **details}
         tic = time.perf_counter()
         yield cost
-        self.costs.append(StageCost(name, time.perf_counter() - tic, cost["cpu"], **details))
+        self.costs.append(StageCost(name, time.perf_counter() - tic, per_model=per_model, **cost))
 
     # --- 1. latency tables -----------------------------------------------------------------------
     def _latency_tables(self) -> None:
@@ -171,17 +173,17 @@ class Pipeline:
         from workers.resources import ResourceContext, build_resources
 
         for profile in self.config.devices:
-            with self._cost(f"latency table {profile.name}") as cost:
-                cached = self.cache.get_or_compute("tables", self._table_inputs(profile), _load_table,
-                                                   lambda folder, p=profile, c=cost: self._measure_table(p, folder, c),
-                                                   label=profile.name)
-            table = cached.value
-            table.check_space(self.space)
+            with self.cache.open("tables", self._table_inputs(profile), profile.name) as entry:
+                with self._cost(f"latency table {profile.name}") as cost:
+                    cached = entry.get_or_compute(_load_table,
+                                                  lambda folder, p=profile, c=cost: self._measure_table(p, folder, c))
+                    table = cached.value
+                    cost.update(reused=cached.reused, note=f"{len(table.entries)} entries")
+                table.check_space(self.space)
+                model = table.resource_model(self.space)
+                self.observer.table_ready(cached, model, profile)
             self.tables[profile.name] = table
-            model = table.resource_model(self.space)
-            self.observer.table_ready(cached, model, profile)
-            self._note_cached(cached, f"latency table of {profile.name}: {cached.entry.path / 'table.json'}",
-                              f"{len(table.entries)} entries")
+            self._say_reused(cached, f"latency table of {profile.name}: {cached.entry.path / 'table.json'}")
             self.progress.say(f"  {profile.name}: {model.least():.3f}..{model.largest():.3f} ms reachable "
                               f"({'reused' if cached.reused else 'measured'}, {table.device.get('cpu')})")
         self.resources = build_resources(ResourceContext(self.space, self.num_classes, self.tables))
@@ -206,7 +208,7 @@ class Pipeline:
             ref = on_device(cpu_timed(measure_table), profile).remote(
                 self.space, profile, protocol=protocol, num_classes=self.num_classes,
                 progress=lambda n: board.add.remote("visits", n))
-            table, cost["cpu"] = self.progress.wait(ref, f"measuring the {profile.name} table", board,
+            table, cost["cpu_s"] = self.progress.wait(ref, f"measuring the {profile.name} table", board,
                                                     table_visits(self.space, protocol))
         table.save(folder / "table.json")
         return table
@@ -218,16 +220,18 @@ class Pipeline:
         inputs = {"data": self.config.data, "space": self.space.hash, "num_classes": self.num_classes,
                   "heaviest": dataclasses.asdict(recipe.heaviest),
                   "supernet": dataclasses.asdict(recipe.supernet), "seed": self.config.training_seed}
-        with self._cost("supernet (w-bar, w*)") as cost:
-            cached = self.cache.get_or_compute("supernet", inputs, lambda folder: _load_supernet(folder, self.space),
-                                               lambda folder: self._train_supernet(recipe, folder, cost))
-        trained = cached.value
+        with self.cache.open("supernet", inputs) as entry:
+            with self._cost("supernet (w-bar, w*)") as cost:
+                cached = entry.get_or_compute(lambda folder: _load_supernet(folder, self.space),
+                                              lambda folder: self._train_supernet(recipe, folder, cost))
+                trained = cached.value
+                cost.update(reused=cached.reused, note=_top1_note(trained.test_top1))
+            self.observer.supernet_ready(cached, trained.test_top1, {} if cached.reused else {
+                "heaviest": trained.heaviest_history, "supernet": trained.supernet_history})
         self.supernet_top1 = trained.test_top1
-        self.observer.supernet_ready(cached, trained.test_top1, {} if cached.reused else {
-            "heaviest": trained.heaviest_history, "supernet": trained.supernet_history})
         if not cached.reused:
             self.progress.say("  test top-1: " + _top1_note(trained.test_top1))
-        self._note_cached(cached, f"supernet (w-bar, w*): {cached.entry.path}", _top1_note(trained.test_top1))
+        self._say_reused(cached, f"supernet (w-bar, w*): {cached.entry.path}")
         return {"teacher": trained.teacher, "supernet": trained.supernet}
 
     def _train_supernet(self, recipe, folder: Path, cost: dict):
@@ -238,7 +242,7 @@ class Pipeline:
         with progress_board() as board:
             ref = start_supernet_training(self.space, self.num_classes, self.config.data, self.config.training_seed,
                                           recipe, self.config.training_seed, board, res.cpus, res.gpus)
-            trained, cost["cpu"] = self.progress.wait(ref, "training w-bar, then w*", board,
+            trained, cost["cpu_s"] = self.progress.wait(ref, "training w-bar, then w*", board,
                                                       recipe.heaviest.epochs + recipe.supernet.epochs)
         _save_supernet(folder, trained, self.space, self.num_classes, recipe,
                        {"data": self.config.data, "seed": self.config.training_seed})
@@ -250,7 +254,7 @@ class Pipeline:
                 *(self.resources[name].constraint(bound) for name, bound in self.config.bounds.items())]
 
     def _targets(self) -> None:
-        from solvers import ConstraintSet, InfeasibleConstraintError, feasible_architecture
+        from solvers import ConstraintSet, InfeasibleConstraintError, SolverError, feasible_architecture
 
         for device in self.config.device_names:
             values = self._target_values(device)
@@ -259,6 +263,9 @@ class Pipeline:
                     feasible_architecture(ConstraintSet(self._constraints(device, target)))
                 except InfeasibleConstraintError as exc:
                     raise UsageError(f"target {target:g} ms on {device}: {exc}") from None
+                except SolverError as exc:      # a limit reached or a HiGHS failure, not an answer
+                    raise UsageError(f"target {target:g} ms on {device}: feasibility could not be decided "
+                                     f"({exc}); try a looser target or fewer constraints") from None
                 self.members.append(Member(device, target, f"{device}@{target:g}ms"))
             self.progress.say(f"  {device}: targets {', '.join(f'{v:g}' for v in values)} ms")
 
@@ -286,7 +293,7 @@ class Pipeline:
                         note=f"{len(todo)} searches x {s.steps} steps, {s.gradient_workers} gradient actors"
                         ) as cost:
             if todo:
-                cost["cpu"] = self._run_searches(weights, todo)
+                cost["cpu_s"] = self._run_searches(weights, todo)
 
     def _run_searches(self, weights: dict, todo: list[Member]) -> float:
         """One search task per member (``search.algorithm``), all at once on one gradient/score actor pool;
@@ -339,7 +346,7 @@ class Pipeline:
                         note=f"{len(todo)} distinct architectures of {len(self.members)} members, {epochs} epochs "
                              f"each; models logged to MLflow (torch.export)") as cost:
             if todo:
-                cost["cpu"] = self._run_trials(weights, todo)
+                cost["cpu_s"] = self._run_trials(weights, todo)
         for m in self.members:
             done = self.state.finetunes[m.arch]
             m.top1, m.finetune_run_id, m.model_uri = done["top1"], done["run_id"], done["model_uri"]
@@ -401,7 +408,7 @@ class Pipeline:
                 continue
             archs = list(dict.fromkeys(m.arch for m in members))
             with self._cost(f"measurement {profile.name}", per_model=True, note=f"{len(archs)} networks") as cost:
-                timings, cost["cpu"] = self._measure_networks(profile, archs)
+                timings, cost["cpu_s"] = self._measure_networks(profile, archs)
             protocol = self.config.protocol()
             for m in members:
                 timing = timings[m.arch]     # the tables' statistic: a quantile of whole-network runs
@@ -441,7 +448,7 @@ class Pipeline:
             table = self._family_table()
             csv = write_pareto_csv(table, list_resources(), self.out / "pareto.csv")
             png = plot_pareto(table, self.out / "pareto.png")
-            cost["cpu"] = time.process_time() - cpu0
+            cost["cpu_s"] = time.process_time() - cpu0
         text = render_report(f"hardcore-nas run `{self.config.name}`", self._summary(time.perf_counter() - started),
                              table, list_resources(), self.costs, self.reused, self.config.latency_noise,
                              len(self.splits.test), self.supernet_top1)
@@ -470,12 +477,9 @@ class Pipeline:
         ]
 
     # --- bookkeeping -----------------------------------------------------------------------------
-    def _note_cached(self, cached: Cached, what: str, note: str) -> None:
-        """Mark the cost just recorded as reused (and say what was reused), or give it its note."""
-        last = self.costs[-1]
+    def _say_reused(self, cached: Cached, what: str) -> None:
         if cached.reused:
             self.reused.append(f"{what} (by MLflow run {cached.manifest['run_id']}, key {cached.entry.key})")
-        self.costs[-1] = dataclasses.replace(last, reused=cached.reused, note=note)
 
     def _remember(self, member: Member) -> None:
         self.state.members[member.key] = dataclasses.asdict(member)

@@ -1,8 +1,9 @@
 """What the user sees while a run works: numbered stages, waits that tick, searches with their step
-counts, fine-tune trials with their epochs. Lines go to stderr; bars are tqdm (``TQDM_DISABLE=1``
-turns them off, the stage lines stay)."""
+counts, fine-tune trials with their epochs. Lines are INFO log records (the CLI prints them on stderr,
+``--quiet`` hides them); bars are tqdm on stderr (``TQDM_DISABLE=1`` or ``--quiet`` turns them off)."""
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from contextlib import contextmanager
 from tqdm import tqdm
 
 __all__ = ["Progress"]
+
+logger = logging.getLogger(__name__)
 
 
 class Progress:
@@ -21,7 +24,7 @@ class Progress:
         self.started = time.perf_counter()
 
     def say(self, text: str) -> None:
-        tqdm.write(text, file=sys.stderr)
+        logger.info(text)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -75,8 +78,6 @@ class Progress:
         """A Ray Tune callback showing the trials' epochs in one bar and each trial's end or error."""
         from ray import tune
 
-        progress = self
-
         class TrialProgress(tune.Callback):
             def setup(self, **info) -> None:
                 self.bar = tqdm(total=trials * epochs, desc=f"{trials} fine-tunes", unit="epoch",
@@ -92,8 +93,8 @@ class Progress:
                     self.bar.refresh()
 
             def on_trial_error(self, iteration, trials, trial, **info) -> None:
-                progress.say(f"fine-tune trial {trial.trial_id} failed (retried while "
-                             f"training.max_failures allows)")
+                logger.warning("fine-tune trial %s failed (retried while training.max_failures allows)",
+                               trial.trial_id)
 
             def on_experiment_end(self, trials, **info) -> None:
                 self.bar.close()

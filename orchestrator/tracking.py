@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Tracker", "Registration", "registered_model_name", "target_alias", "flatten_params"]
+from hardcore_nas import UsageError
+
+__all__ = ["Tracker", "Registration", "check_reachable", "registered_model_name", "target_alias", "flatten_params"]
 
 _BATCH = 1000   # MLflow's limit of metrics per log_batch call
 
@@ -55,11 +57,29 @@ class Registration:
         return f"models:/{self.name}@{self.alias}"
 
 
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail in one line, before any work, when a tracking server does not answer (MLflow's own client
+    would retry for minutes); a local store (``sqlite:``, a path) needs no check."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s).close()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UsageError(f"tracking server {uri} does not answer ({reason}); start it, or set tracking.uri "
+                         f"to a local store such as sqlite:///mlflow.db") from None
+
+
 class Tracker:
     """An experiment in one tracking store, with a local (or remote) artifact root."""
 
     def __init__(self, uri: str, experiment: str, artifact_root: str):
         import mlflow
+
+        check_reachable(uri)
 
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)

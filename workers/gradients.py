@@ -195,6 +195,9 @@ class GradientWorker:
         return process_cpu_seconds() - self.started
 
 
+ACTOR_RESTARTS = 3     # per gradient actor and per call: a node lost now and then, not a crash loop
+
+
 class GradientPool:
     """Gradient actors sharing one copy of w* through the object store; ``compute`` splits a batch
     over them (``ray.get`` is thread-safe, and several search tasks may hold the same pool)."""
@@ -208,10 +211,17 @@ class GradientPool:
     def start(cls, space: SearchSpace, num_classes: int, weights_ref, data: str, data_seed: int,
               workers: int, num_cpus: float, num_gpus: float = 0.0) -> GradientPool:
         """``workers`` actors, each asking Ray for ``num_cpus`` CPUs and ``num_gpus`` GPUs.
-        ``weights_ref`` is the ``ray.put`` of :func:`numpy_state` (w*), shared by every actor."""
+        ``weights_ref`` is the ``ray.put`` of :func:`numpy_state` (w*), shared by every actor.
+
+        An actor whose process ends (a lost node, an out-of-memory kill) is restarted from the same
+        weights and shard, and the calls it had in flight are retried: a gradient depends only on its
+        seed, so the searches waiting on it carry on from their current iterate as if nothing happened
+        (a score, too, depends only on its seed and architectures).
+        """
         import ray
 
-        actor_class = ray.remote(GradientWorker).options(num_cpus=num_cpus, num_gpus=num_gpus)
+        actor_class = ray.remote(GradientWorker).options(num_cpus=num_cpus, num_gpus=num_gpus,
+                                                         max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
         threads = max(1, int(num_cpus))
         actors = [actor_class.remote(space, num_classes, weights_ref, data, data_seed, i, workers,
                                      threads, num_gpus > 0) for i in range(workers)]

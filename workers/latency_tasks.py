@@ -6,6 +6,7 @@ runs one measurement at a time and measurements do not disturb each other.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 import ray
@@ -19,12 +20,14 @@ from .latency_validation import validate_table
 
 __all__ = ["on_device", "measure_table_task", "validate_table_task"]
 
+logger = logging.getLogger(__name__)
+
 
 def on_device(fn: Callable, profile: DeviceProfile):
     """``fn`` as a Ray remote function placed on a node labelled with ``profile``'s device.
 
-    The task first prints the node it landed on and the label it holds (Ray forwards the line to the
-    driver), so a run on a cluster says which machine measured.
+    The task first logs the node it landed on and the label it holds, so a run on a cluster can say which
+    machine measured.
     """
     label = profile.resource_label
 
@@ -32,8 +35,8 @@ def on_device(fn: Callable, profile: DeviceProfile):
     def placed(*args, **kwargs):
         context = ray.get_runtime_context()
         held = context.get_assigned_resources().get(label, 0)
-        print(f"{fn.__name__}[{profile.name}] on node {context.get_node_id()} holding {label}={held:g}",
-              flush=True)
+        logger.info("%s[%s] on node %s holding %s=%g", fn.__name__, profile.name, context.get_node_id(), label,
+                    held)
         return fn(*args, **kwargs)
 
     return ray.remote(placed).options(

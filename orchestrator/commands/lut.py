@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+
+from hardcore_nas.logs import worker_runtime_env
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +60,12 @@ def run(args: argparse.Namespace) -> int:
 
         from workers.latency_tasks import measure_table_task
 
-        ray.init(address=args.address, ignore_reinit_error=True)
+        ray.init(address=args.address, ignore_reinit_error=True, runtime_env=worker_runtime_env())
         if ray.cluster_resources().get(profile.resource_label, 0) == 0:
             # An autoscaling cluster launches such a node on demand; anywhere else this would wait forever.
-            print(f"no node labelled {profile.resource_label} yet: waiting for the autoscaler to launch one "
-                  f"(Ctrl-C to stop)", file=sys.stderr)
-        print(f"measuring on a Ray node labelled {profile.resource_label} ...", file=sys.stderr)
+            logger.info("no node labelled %s yet: waiting for the autoscaler to launch one (Ctrl-C to stop)",
+                        profile.resource_label)
+        logger.info("measuring on a Ray node labelled %s ...", profile.resource_label)
         table = ray.get(measure_table_task(space, profile, **kwargs))
     else:
         with tqdm(total=table_visits(space, protocol, args.seed), unit="visit",

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from pathlib import Path
+
+from hardcore_nas.logs import worker_runtime_env
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,15 +89,15 @@ def run(args: argparse.Namespace) -> int:
 
         from workers.latency_tasks import validate_table_task
 
-        ray.init(address=args.address, ignore_reinit_error=True)
-        print(f"measuring on a Ray node labelled {table.profile.resource_label} ...", file=sys.stderr)
+        ray.init(address=args.address, ignore_reinit_error=True, runtime_env=worker_runtime_env())
+        logger.info("measuring on a Ray node labelled %s ...", table.profile.resource_label)
         validation = ray.get(validate_table_task(table, args.samples, **kwargs))
     else:
         here = fingerprint(table.profile)
         for key in ("cpu", "gpu", "threads", "torch"):
             if here[key] != table.device.get(key):
-                print(f"warning: table was measured with {key} {table.device.get(key)!r}, this "
-                      f"machine has {here[key]!r}", file=sys.stderr)
+                logger.warning("table was measured with %s %r, this machine has %r", key, table.device.get(key),
+                               here[key])
         visits = args.samples * args.passes * Protocol.from_dict(table.protocol).visits
         with tqdm(total=visits, unit="visit", desc=f"validate {table.device_name}") as bar:
             validation = validate_table(table, args.samples, progress=bar.update, **kwargs)

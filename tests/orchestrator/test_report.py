@@ -68,3 +68,4 @@ def test_aliases_are_valid_mlflow_aliases(target):
     import re
 
     assert re.fullmatch(r"[\w\-]+", target_alias(target)) and not re.fullmatch(r"v\d+", target_alias(target))
+

@@ -31,12 +31,28 @@ def test_search_prints_a_timm_architecture_within_every_bound(cached, capsys):
     out = capsys.readouterr().out.splitlines()
     arch = Architecture.from_arch_def(ast.literal_eval(out[1]), get_space("tiny"))
     assert load_table(cached[1]).predict(arch) <= target
-    rows = {line.split()[0]: line.split()[1:4] for line in out[3:6]}
+    rows = {line.split()[0]: line.split()[1:4] for line in out[3:7]}
     value, bound, slack = map(float, rows["latency:cpu-bs1"])
     assert value <= bound == pytest.approx(target, rel=1e-5) and slack >= 0
     value, bound, slack = map(float, rows["params"])
     assert value <= bound == 400000 and slack >= 0
     assert float(rows["macs"][0]) > 0 and rows["macs"][1:] == ["-", "-"]     # reported, not constrained
+    assert float(rows["peak_activation"][0]) > 0 and rows["peak_activation"][1:] == ["-", "-"]
+
+
+def test_a_peak_activation_bound_holds_on_every_block(cached, capsys):
+    from workers.resources import ResourceContext, build_resources
+
+    space = get_space("tiny")
+    peak = build_resources(ResourceContext(space, 10))["peak_activation"]
+    bound = (peak.value(Architecture.lightest(space)) + peak.value(Architecture.heaviest(space))) / 2
+    model = load_table(cached[1]).resource_model(space)
+    assert _search(cached, "--target-ms", f"{model.largest()}", "--max-peak-activation", f"{bound}") == 0
+    out = capsys.readouterr().out.splitlines()
+    arch = Architecture.from_arch_def(ast.literal_eval(out[1]), space)
+    assert peak.value(arch) <= bound
+    value, shown_bound, slack = map(float, next(line.split()[1:4] for line in out if line.startswith("peak_")))
+    assert value == peak.value(arch) and shown_bound == pytest.approx(bound) and slack >= 0
 
 
 def test_an_unreachable_target_fails_in_one_line_with_the_least_latency(cached, capsys):

@@ -198,11 +198,16 @@ def test_a_qp_on_an_empty_set_stops_at_its_limit(limits):
     assert result[0][0] in ("limit", "infeasible") and time.perf_counter() - tic < limits.qp_seconds + 1.0
 
 
-def test_an_lp_at_its_iteration_limit_keeps_the_current_point():
-    rng = np.random.default_rng(0)
+def _random_feasible_problem(rng: np.random.Generator):
+    """One latency-like constraint at 30% of its range, and a feasible point of it."""
     r = ResourceModel("r", rng.uniform(1, 5, size=(5, 4, 12)), 0.0, 2)
     cs = ConstraintSet([Constraint(r, r.least() + 0.3 * (r.largest() - r.least()))])
-    alpha, beta = feasible_architecture(cs)
+    return cs, *feasible_architecture(cs)
+
+
+def test_an_lp_at_its_iteration_limit_keeps_the_current_point():
+    rng = np.random.default_rng(0)
+    cs, alpha, beta = _random_feasible_problem(rng)
     oracle = BlockOracle(cs, "alpha", SolverLimits(lp_iterations=1))
     assert oracle.minimize(rng.normal(size=cs.alpha_shape), alpha, beta) is None
 
@@ -210,9 +215,7 @@ def test_an_lp_at_its_iteration_limit_keeps_the_current_point():
 def test_a_time_limit_counts_from_each_solve_not_from_the_model():
     """HiGHS's clock starts with the model: a reused model must still get its full limit per solve."""
     rng = np.random.default_rng(0)
-    r = ResourceModel("r", rng.uniform(1, 5, size=(5, 4, 12)), 0.0, 2)
-    cs = ConstraintSet([Constraint(r, r.least() + 0.3 * (r.largest() - r.least()))])
-    alpha, beta = feasible_architecture(cs)
+    cs, alpha, beta = _random_feasible_problem(rng)
     oracle = BlockOracle(cs, "alpha", SolverLimits(lp_seconds=0.05))
     time.sleep(0.1)
     for _ in range(3):

@@ -3,7 +3,8 @@ import pytest
 import timm
 import torch
 
-from supernet import Architecture, UsageError, get_space, list_spaces, timm_arch_def
+from hardcore_nas import UsageError
+from supernet import Architecture, get_space, list_spaces, timm_arch_def
 from supernet.costs import mac_costs, param_costs
 from supernet.timm_models import build_timm_model
 
