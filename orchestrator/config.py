@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from hardcore_nas import UsageError, packaged_file
+from solvers.strategies import (
+    DEFAULT_STRATEGY,
+    OptionError,
+    StrategyOptions,
+    get_strategy,
+    list_strategies,
+    parse_options,
+)
 from workers.devices import BUILTIN_PROFILES, DeviceProfile, get_profile
 from workers.resources import list_resources
 
@@ -111,31 +119,42 @@ class ResourceRequests:
                       for name in _fields(cls)})
 
 
+def _default_options() -> StrategyOptions:
+    return parse_options(DEFAULT_STRATEGY)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
-    """BCSFW settings of every search (``solvers.search``) and the gradient actor pool."""
-    steps: int = 200
-    batch_size: int = 16
-    gamma: float = 0.02
-    schedule: str = "constant"
-    momentum: float = 0.9
-    block_choice: str = "random"
+    """The search strategy of every (device, target) (``algorithm``: a name of
+    :func:`solvers.list_strategies`), its options (one frozen dataclass per strategy, which validates
+    them; flat in the ``search`` section), the gradient/score actor pool and the seed."""
+    algorithm: str = DEFAULT_STRATEGY
+    options: StrategyOptions = field(default_factory=_default_options)
     gradient_workers: int = 2
     seed: int = 0
 
+    @property
+    def steps(self) -> int:
+        """Progress units of one search (steps, generations, batches of architectures)."""
+        return self.options.progress_steps
+
     @classmethod
     def parse(cls, raw: Any) -> SearchSettings:
-        raw = _mapping(raw, "search", _fields(cls))
-        d = {**dataclasses.asdict(cls()), **raw}
-        return cls(
-            steps=_int(d["steps"], "search.steps", 1),
-            batch_size=_int(d["batch_size"], "search.batch_size", 1),
-            gamma=_number(d["gamma"], "search.gamma", 0.0, strict=True, most=1.0),
-            schedule=_choice(d["schedule"], "search.schedule", ("constant", "decay")),
-            momentum=_number(d["momentum"], "search.momentum", 0.0, most=0.999),
-            block_choice=_choice(d["block_choice"], "search.block_choice", ("random", "alternate")),
-            gradient_workers=_int(d["gradient_workers"], "search.gradient_workers", 1),
-            seed=_int(d["seed"], "search.seed", 0))
+        algorithm = (raw or {}).get("algorithm", DEFAULT_STRATEGY) if isinstance(raw, dict) else DEFAULT_STRATEGY
+        algorithm = _choice(algorithm, "search.algorithm", tuple(list_strategies()))
+        option_names = set(get_strategy(algorithm).options.field_names())
+        raw = _mapping(raw, "search", {"algorithm", "gradient_workers", "seed"} | option_names)
+        try:
+            options = parse_options(algorithm, {k: v for k, v in raw.items() if k in option_names})
+        except OptionError as exc:
+            raise _fail(f"search.{exc.option}", exc.allowed, exc.value) from None
+        workers = _int(raw.get("gradient_workers", cls.gradient_workers), "search.gradient_workers", 1)
+        return cls(algorithm=algorithm, options=options, gradient_workers=workers,
+                   seed=_int(raw.get("seed", cls.seed), "search.seed", 0))
+
+    def to_yaml(self) -> dict:
+        return {"algorithm": self.algorithm, **self.options.as_dict(), "gradient_workers": self.gradient_workers,
+                "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -241,7 +260,7 @@ class RunConfig:
             "training": {"recipe": self.recipe, "heaviest": dict(self.heaviest),
                          "supernet": dict(self.supernet), "finetune": dict(self.finetune),
                          "max_failures": self.max_failures, "seed": self.training_seed},
-            "search": dataclasses.asdict(self.search),
+            "search": self.search.to_yaml(),
             "latency": {"protocol": dict(self.latency_protocol), "noise": self.latency_noise},
             "resources": dataclasses.asdict(self.resources),
             "ray": {"address": self.ray_address, "num_cpus": self.ray_num_cpus},

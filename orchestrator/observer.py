@@ -87,8 +87,8 @@ class MlflowObserver:
 
     def search_finished(self, member, outcome) -> str:
         request, result = outcome.request, outcome.result
-        params = {"device": member.device, "target_ms": member.target_ms, "steps": request.steps,
-                  "batch_size": request.batch_size, "seed": request.seed, **request.solver_options,
+        params = {"device": member.device, "target_ms": member.target_ms, "algorithm": request.algorithm,
+                  **request.resolved_options.as_dict(), "seed": request.seed,
                   "constraints": {c.name: c.bound for c in request.constraints}}
         tags = {"stage": "search", "latency_table_hash": self.table_hashes[member.device],
                 "supernet_run_id": self.supernet_run_id, "projection": result.projection}
@@ -97,7 +97,8 @@ class MlflowObserver:
             self.tracker.log_metrics(run_id, [(request.steps, {
                 "predicted_ms": member.predicted_ms, **member.resources,
                 **{f"slack/{k}": v for k, v in result.slack.items()},
-                "search_seconds": outcome.seconds, "solver_seconds": result.solver_seconds})])
+                "search_seconds": outcome.seconds, "solver_seconds": result.solver_seconds,
+                "images": result.images, "violated": float(result.violated)})])
             self.tracker.log_text(run_id, member.arch + "\n", "arch.txt")
         return run_id
 

@@ -297,7 +297,8 @@ class Pipeline:
                 cost["cpu_s"] = self._run_searches(weights, todo)
 
     def _run_searches(self, weights: dict, todo: list[Member]) -> float:
-        """One search task per member, all at once on one gradient actor pool; returns CPU seconds."""
+        """One search task per member (``search.algorithm``), all at once on one gradient/score actor pool;
+        returns CPU seconds."""
         import ray
 
         from workers.gradients import GradientPool
@@ -305,8 +306,6 @@ class Pipeline:
         from workers.search_tasks import SearchRequest, start_search
 
         s, res = self.config.search, self.config.resources
-        options = {"gamma_max": s.gamma, "schedule": s.schedule, "momentum": s.momentum,
-                   "block_choice": s.block_choice}
         pool = GradientPool.start(self.space, self.num_classes, ray.put(weights["supernet"]), self.config.data,
                                   self.config.training_seed, s.gradient_workers, res.gradient_worker.cpus,
                                   res.gradient_worker.gpus)
@@ -314,7 +313,7 @@ class Pipeline:
         try:
             with progress_board() as board:
                 refs = {m.key: start_search(SearchRequest(m.key, tuple(self._constraints(m.device, m.target_ms)),
-                                                          s.steps, s.batch_size, s.seed + i, options),
+                                                          s.seed + i, s.algorithm, s.options),
                                             self.space, pool, board, res.search.cpus)
                         for i, m in enumerate(todo)}
                 by_key = {m.key: m for m in todo}

@@ -24,9 +24,12 @@ from .limits import SolverLimits
 from .oracle import BlockOracle
 from .resources import Constraint
 
-__all__ = ["StepRecord", "RelaxedResult", "GradientFn", "step_size", "bcsfw", "unpack_gradient"]
+__all__ = ["DEFAULT_GAMMA", "StepRecord", "RelaxedResult", "GradientFn", "step_size", "bcsfw", "unpack_gradient"]
 
 GradientFn = Callable[[np.ndarray, np.ndarray], tuple]
+# The one default step size (config, CLI, solvers.search). The official 0.002 is for 10k steps; searches
+# here run hundreds, where 0.002 barely leaves the start (configs/default.yaml).
+DEFAULT_GAMMA = 0.02
 Schedule = Literal["constant", "decay"]
 
 
@@ -93,7 +96,7 @@ def unpack_gradient(result: tuple, alpha_shape: tuple, beta_shape: tuple
 
 def bcsfw(constraints: ConstraintSet | Sequence[Constraint], gradient: GradientFn,
           start: tuple[np.ndarray, np.ndarray], steps: int, rng: np.random.Generator, *,
-          gamma_max: float = 0.002, schedule: Schedule = "constant", momentum: float = 0.9,
+          gamma_max: float = DEFAULT_GAMMA, schedule: Schedule = "constant", momentum: float = 0.9,
           block_choice: Literal["random", "alternate"] = "random",
           on_step: Callable[[StepRecord], None] | None = None,
           limits: SolverLimits | None = None) -> RelaxedResult:

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from .bcsfw import GradientFn, Schedule, StepRecord, bcsfw
+from .bcsfw import DEFAULT_GAMMA, GradientFn, Schedule, StepRecord, bcsfw
 from .constraints import ConstraintSet, as_constraint_set
 from .limits import SolverLimits
 from .projection import project
@@ -27,7 +27,9 @@ class SearchResult:
 
     ``values``/``slack``: each constrained resource of the architecture and ``bound - value`` (all
     ``>= 0``); ``projection``: the path that found it, ``"argmax"`` or ``"exact"`` (eq. 13's optimum),
-    ``"lp"``, ``"incumbent"`` or ``"feasible"`` (see :class:`solvers.Projection`).
+    ``"lp"``, ``"incumbent"`` or ``"feasible"`` (see :class:`solvers.Projection`); ``"none"`` for a
+    strategy that searches discrete architectures. ``strategy``: which one ran (:mod:`solvers.strategies`);
+    ``images``: validation images it passed through w*; ``trace``: its incumbents as the images grew.
     """
     alpha: np.ndarray
     beta: np.ndarray
@@ -41,16 +43,25 @@ class SearchResult:
     log: list[StepRecord] = field(repr=False)
     solver_seconds: float
     gradient_seconds: float
+    strategy: str = "bcsfw"
+    images: int = 0
+    trace: tuple = field(default=(), repr=False)
+
+    @property
+    def violated(self) -> bool:
+        """True when the architecture breaks a bound (only the soft penalty can answer one)."""
+        return any(v < 0 for v in self.slack.values())
 
 
 def search(constraints: ConstraintSet | Constraint | Sequence[Constraint], gradient: GradientFn,
-           steps: int, rng: np.random.Generator, *, gamma_max: float = 0.002,
+           steps: int, rng: np.random.Generator, *, gamma_max: float = DEFAULT_GAMMA,
            schedule: Schedule = "constant", momentum: float = 0.9,
            block_choice: Literal["random", "alternate"] = "random",
            on_step: Callable[[StepRecord], None] | None = None,
            limits: SolverLimits | None = None) -> SearchResult:
-    """Search under every constraint; the defaults are the official code's (constant step 0.002,
-    momentum 0.9, random block). Raises :class:`InfeasibleConstraintError` before any gradient is
+    """Search under every constraint with BCSFW; the defaults are the official code's (momentum 0.9,
+    random block) but the step (:data:`solvers.bcsfw.DEFAULT_GAMMA`, one value for the config, the CLI and
+    this function). Raises :class:`InfeasibleConstraintError` before any gradient is
     computed when no architecture satisfies the constraints. ``limits``: of every HiGHS call
     (default :data:`solvers.limits.DEFAULT_LIMITS`).
     """

@@ -10,6 +10,10 @@
 * :class:`SeededGradient`: either of them as the solver's callback ``gradient(alpha, beta)``; step
   ``t`` draws its images and paths from seed ``(search seed, t)``, so a search gives the same answer
   however its calls interleave with other searches' calls on the shared actors.
+* Scores of discrete architectures (what evolution and random search rank by): ``scores`` on a shard
+  and on the pool give w*'s validation loss and top-1 of a batch of architectures, in the same mode as
+  the gradients (BN in eval mode, weights frozen), every architecture on the same images.
+  :class:`SupernetEvaluator` puts both behind :class:`solvers.strategies.Evaluator`.
 """
 from __future__ import annotations
 
@@ -19,19 +23,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from supernet.arch import Architecture
 from supernet.elastic import ElasticSupernet
+from supernet.sampling import PathSample
 from supernet.space import SearchSpace
 from supernet.timm_models import build_timm_model
 
 from .monitoring import process_cpu_seconds
 
-__all__ = ["GradientPart", "ShardGradients", "GradientPool", "SeededGradient", "combine", "numpy_state",
-           "load_numpy_state", "supernet_from_weights", "teacher_from_weights", "shard_indices"]
+__all__ = ["GradientPart", "ScorePart", "ShardGradients", "GradientPool", "SeededGradient", "SupernetEvaluator",
+           "combine", "combine_scores", "numpy_state", "load_numpy_state", "supernet_from_weights",
+           "teacher_from_weights", "shard_indices"]
 
-ComputeFn = Callable[[np.ndarray, np.ndarray, int], "list[GradientPart]"]
+ComputeFn = Callable[[np.ndarray, np.ndarray, int, int], "list[GradientPart]"]
+ScoreComputeFn = Callable[[np.ndarray, np.ndarray, int, int], "list[ScorePart]"]
+# Images x architectures per forward pass when scoring (bounds the activation memory).
+SCORE_CHUNK = 1024
 
 
 # --- weights as plain numpy arrays (what goes into the object store) ----------------------------
@@ -76,6 +86,22 @@ class GradientPart:
     count: int
 
 
+@dataclass(frozen=True)
+class ScorePart:
+    """Per architecture: summed CE loss and correct top-1 predictions over the same ``count`` images."""
+    loss_sum: np.ndarray
+    correct: np.ndarray
+    count: int
+
+
+def combine_scores(parts: Sequence[ScorePart]) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean loss, top-1 %)`` per architecture over every shard's images."""
+    total = sum(p.count for p in parts)
+    if total == 0:
+        raise ValueError("no score part holds an image")
+    return sum(p.loss_sum for p in parts) / total, 100.0 * sum(p.correct for p in parts) / total
+
+
 def combine(parts: Sequence[GradientPart]) -> tuple[np.ndarray, np.ndarray, float]:
     """The shards' answers averaged with their image counts as weights: the gradient of the mean
     loss over the whole batch, and that loss."""
@@ -116,6 +142,31 @@ class ShardGradients:
         """The :data:`ComputeFn` form (one part) used by :class:`SeededGradient`."""
         return [self(alpha, beta, batch_size, seed)]
 
+    @torch.no_grad()
+    def scores(self, alphas: np.ndarray, betas: np.ndarray, images: int, seed: int) -> ScorePart:
+        """Loss and top-1 of the one-hot ``alphas (N, S, D, C)``, ``betas (N, S, K)`` on the same ``images``
+        images of the shard (drawn from ``seed``); one forward pass runs many (image, architecture) pairs,
+        each image on its own path."""
+        x, y = self.batch(images, np.random.default_rng(seed))
+        configs = torch.as_tensor(np.asarray(alphas).argmax(-1), dtype=torch.long)           # (N, S, D)
+        depths = torch.as_tensor(np.asarray(betas).argmax(-1) + self.net.space.min_depth, dtype=torch.long)
+        per_chunk = max(1, SCORE_CHUNK // images)
+        loss_sum, correct = np.zeros(len(configs)), np.zeros(len(configs))
+        for start in range(0, len(configs), per_chunk):
+            c, d = configs[start:start + per_chunk], depths[start:start + per_chunk]
+            n = len(c)
+            sample = PathSample(c.repeat_interleave(images, 0), d.repeat_interleave(images, 0))
+            logits = self.net(x.repeat(n, 1, 1, 1), sample)
+            target = y.repeat(n)
+            loss = F.cross_entropy(logits, target, reduction="none").view(n, images)
+            loss_sum[start:start + n] = loss.double().sum(1).cpu().numpy()
+            correct[start:start + n] = (logits.argmax(-1) == target).view(n, images).sum(1).cpu().numpy()
+        return ScorePart(loss_sum, correct, images)
+
+    def score_compute(self, alphas: np.ndarray, betas: np.ndarray, images: int, seed: int) -> list[ScorePart]:
+        """The :data:`ScoreComputeFn` form (one part) used by :class:`SupernetEvaluator`."""
+        return [self.scores(alphas, betas, images, seed)]
+
 
 # --- the Ray pool -----------------------------------------------------------------------------------
 class GradientWorker:
@@ -135,6 +186,9 @@ class GradientWorker:
 
     def gradient(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> GradientPart:
         return self.gradients(alpha, beta, batch_size, seed)
+
+    def scores(self, alphas: np.ndarray, betas: np.ndarray, images: int, seed: int) -> ScorePart:
+        return self.gradients.scores(alphas, betas, images, seed)
 
     def cpu_seconds(self) -> float:
         """CPU time this actor used (all its threads) since it started."""
@@ -161,7 +215,8 @@ class GradientPool:
 
         An actor whose process ends (a lost node, an out-of-memory kill) is restarted from the same
         weights and shard, and the calls it had in flight are retried: a gradient depends only on its
-        seed, so the searches waiting on it carry on from their current iterate as if nothing happened.
+        seed, so the searches waiting on it carry on from their current iterate as if nothing happened
+        (a score, too, depends only on its seed and architectures).
         """
         import ray
 
@@ -178,6 +233,18 @@ class GradientPool:
         sizes = [len(part) for part in np.array_split(np.arange(batch_size), len(self.actors))]
         seeds = np.random.SeedSequence([seed, batch_size]).generate_state(len(self.actors))
         refs = [actor.gradient.remote(alpha, beta, n, int(s))
+                for actor, n, s in zip(self.actors, sizes, seeds) if n > 0]
+        return ray.get(refs)
+
+    def score(self, alphas: np.ndarray, betas: np.ndarray, images: int, seed: int) -> list[ScorePart]:
+        """Every architecture on ``images`` images, the images split over the actors (as a gradient's
+        batch is): each architecture meets the same images, so ranks compare architectures, not shards."""
+        import ray
+
+        sizes = [len(part) for part in np.array_split(np.arange(images), len(self.actors))]
+        seeds = np.random.SeedSequence([seed, images]).generate_state(len(self.actors))
+        alphas_ref, betas_ref = ray.put(np.asarray(alphas)), ray.put(np.asarray(betas))
+        refs = [actor.scores.remote(alphas_ref, betas_ref, n, int(s))
                 for actor, n, s in zip(self.actors, sizes, seeds) if n > 0]
         return ray.get(refs)
 
@@ -209,3 +276,23 @@ class SeededGradient:
         step_seed = int(np.random.SeedSequence([self.seed, self.step]).generate_state(1)[0])
         self.step += 1
         return combine(self.compute(alpha, beta, self.batch_size, step_seed))
+
+
+class SupernetEvaluator:
+    """:class:`solvers.strategies.Evaluator` over gradient and score sources (a shard in process, or a
+    :class:`GradientPool`). Gradients: step ``t`` seeded ``(seed, t)`` as :class:`SeededGradient`; scores:
+    one seed for the whole search, so every architecture it scores meets the same images."""
+
+    def __init__(self, compute: ComputeFn, score: ScoreComputeFn | None, seed: int):
+        self.compute, self.score_compute, self.seed = compute, score, seed
+        self._gradients: dict[int, SeededGradient] = {}
+
+    def gradient(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int) -> tuple:
+        seeded = self._gradients.setdefault(batch_size, SeededGradient(self.compute, batch_size, self.seed))
+        return seeded(alpha, beta)
+
+    def score(self, alphas: np.ndarray, betas: np.ndarray, images: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.score_compute is None:
+            raise ValueError("this evaluator has no score source")
+        seed = int(np.random.SeedSequence([self.seed, 1 << 20]).generate_state(1)[0])
+        return combine_scores(self.score_compute(alphas, betas, images, seed))

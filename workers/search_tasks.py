@@ -1,44 +1,51 @@
-"""One hard-constrained search per (device, target): a plain function, and its Ray task.
+"""One constrained search per (device, target), by any registered strategy: a plain function, and its Ray task.
 
-:func:`run_search` runs :func:`solvers.search` with a :class:`~workers.gradients.SeededGradient` over any
-gradient source (the in-process shard of ``hardcore-nas search``, or the shared
+:func:`run_search` runs :func:`solvers.run_strategy` with a :class:`~workers.gradients.SupernetEvaluator`
+over any gradient and score source (the in-process shard of ``hardcore-nas search``, or the shared
 :class:`~workers.gradients.GradientPool`). :func:`start_search` runs it as a Ray task that reports its
-step count to a :class:`~workers.monitoring.ProgressBoard` actor, so the driver can show every concurrent
+progress to a :class:`~workers.monitoring.ProgressBoard` actor, so the driver can show every concurrent
 search's progress.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from solvers import Constraint, SearchResult, StepRecord, search
+from solvers import DEFAULT_STRATEGY, Constraint, SearchResult, StepRecord, StrategyOptions, get_strategy, run_strategy
 from supernet.arch import Architecture
 from supernet.space import SearchSpace
 
-from .gradients import ComputeFn, SeededGradient
+from .gradients import ComputeFn, ScoreComputeFn, SupernetEvaluator
 
 __all__ = ["SearchRequest", "SearchOutcome", "run_search", "start_search"]
 
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What to search: ``constraints`` (latency on the device, and any params/MACs bounds) and the
-    BCSFW settings (``solver_options`` go to :func:`solvers.search`: gamma_max, schedule, momentum,
-    block_choice)."""
+    """What to search: ``constraints`` (latency on the device, and any params/MACs bounds), the strategy
+    (``algorithm``, a name of :func:`solvers.list_strategies`) and its ``options`` (``None``: its defaults)."""
     key: str
     constraints: tuple[Constraint, ...]
-    steps: int
-    batch_size: int
     seed: int
-    solver_options: dict = field(default_factory=dict)
+    algorithm: str = DEFAULT_STRATEGY
+    options: StrategyOptions | None = None
+
+    @property
+    def resolved_options(self) -> StrategyOptions:
+        return get_strategy(self.algorithm).options() if self.options is None else self.options
+
+    @property
+    def steps(self) -> int:
+        """Progress units of the search (steps, generations, batches of architectures)."""
+        return self.resolved_options.progress_steps
 
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """A finished search: the projected architecture and the solver's full result."""
+    """A finished search: the architecture and the strategy's full result."""
     request: SearchRequest
     arch: Architecture
     result: SearchResult
@@ -46,13 +53,15 @@ class SearchOutcome:
 
 
 def run_search(request: SearchRequest, space: SearchSpace, compute: ComputeFn,
-               on_step: Callable[[StepRecord], None] | None = None) -> SearchOutcome:
-    """Search under ``request.constraints`` with gradients from ``compute``; raises
-    :class:`solvers.InfeasibleConstraintError` (before any gradient) when nothing fits."""
+               on_step: Callable[[StepRecord], None] | None = None,
+               score: ScoreComputeFn | None = None) -> SearchOutcome:
+    """Search under ``request.constraints`` with gradients from ``compute`` and scores of discrete
+    architectures from ``score``; raises :class:`solvers.InfeasibleConstraintError` (before any
+    evaluation) when nothing fits."""
     started = time.perf_counter()
-    gradient = SeededGradient(compute, request.batch_size, request.seed)
-    result = search(list(request.constraints), gradient, request.steps, np.random.default_rng(request.seed),
-                    on_step=on_step, **request.solver_options)
+    evaluator = SupernetEvaluator(compute, score, request.seed)
+    result = run_strategy(request.algorithm, list(request.constraints), evaluator, request.resolved_options,
+                          np.random.default_rng(request.seed), on_step=on_step)
     arch = Architecture.from_one_hot(space, result.alpha, result.beta)
     return SearchOutcome(request, arch, result, time.perf_counter() - started)
 
@@ -63,7 +72,7 @@ def _search_task(request: SearchRequest, space: SearchSpace, pool, board, every:
         if done % every == 0 or done == request.steps:
             board.set.remote(request.key, done)
 
-    return run_search(request, space, pool.compute, on_step)
+    return run_search(request, space, pool.compute, on_step, score=pool.score)
 
 
 def start_search(request: SearchRequest, space: SearchSpace, pool, board, num_cpus: float = 0.0,

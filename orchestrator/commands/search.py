@@ -1,5 +1,7 @@
-"""``hardcore-nas search``: one hard-constrained search from a trained supernet and latency table(s),
-in this process (no Ray).
+"""``hardcore-nas search``: one constrained search from a trained supernet and latency table(s), in this
+process (no Ray), by any registered strategy (``--algorithm``, default BCSFW) with its options
+(``--option KEY=VALUE``, validated by the strategy's options dataclass; ``--steps``, ``--batch-size``,
+``--gamma``, ``--momentum`` are shorthands for the options of those names).
 
 Every ``--lut FILE --target-ms T`` pair is a latency constraint (several devices at once are fine);
 ``--max-<resource>`` adds a bound on each resource of ``workers.resources`` (params, MACs, peak
@@ -25,10 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in list_resources():
         parser.add_argument(f"--max-{name.replace('_', '-')}", type=float, default=None, metavar="BOUND",
                             dest=f"max_{name}", help=f"bound on {name}")
-    parser.add_argument("--steps", type=int, default=200, help="BCSFW steps (default 200)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per gradient (default 16)")
-    parser.add_argument("--gamma", type=float, default=0.02, help="constant step size (default 0.02)")
-    parser.add_argument("--momentum", type=float, default=0.9, help="gradient momentum (default 0.9)")
+    from solvers import DEFAULT_STRATEGY, list_strategies
+
+    parser.add_argument("--algorithm", default=DEFAULT_STRATEGY, choices=list_strategies(),
+                        help=f"search strategy (default {DEFAULT_STRATEGY}; README 'Search strategies')")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the strategy (e.g. population_size=32); repeat for more")
+    for flag, kind in (("--steps", int), ("--batch-size", int), ("--gamma", float), ("--momentum", float)):
+        name = flag[2:].replace("-", "_")
+        parser.add_argument(flag, type=kind, default=None, dest=name, help=f"shorthand for --option {name}=...")
     parser.add_argument("--seed", type=int, default=0, help="seed of batches, paths and block choices")
     parser.add_argument("--data", default=None,
                         help="validation data of the gradients (default: what the supernet was trained on)")
@@ -39,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hardcore_nas.errors import UsageError
-    from solvers import InfeasibleConstraintError
+    from solvers import InfeasibleConstraintError, get_strategy
     from supernet.checkpoints import STAGE_FILES, load_supernet, read_sidecar
     from supernet.data import load_data
     from supernet.training import configure_cpu
@@ -51,11 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.lut) != len(args.target_ms):
         raise UsageError(f"give one --target-ms per --lut: got {len(args.lut)} tables and "
                          f"{len(args.target_ms)} targets")
-    for name, value, least in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 1)):
-        if value < least:
-            raise UsageError(f"{name} must be >= {least}, got {value}")
-    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.momentum < 1.0:
-        raise UsageError(f"need 0 < --gamma <= 1 and 0 <= --momentum < 1, got {args.gamma}, {args.momentum}")
+    options = _options(args)
     tables = [load_table(path) for path in args.lut]
     space = tables[0].search_space()
     names = [t.device_name for t in tables]
@@ -82,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
     bounds.update({name: getattr(args, f"max_{name}") for name in list_resources()
                    if getattr(args, f"max_{name}") is not None})
     constraints = [resources[name].constraint(bound) for name, bound in bounds.items()]
-    request = SearchRequest("search", tuple(constraints), args.steps, args.batch_size, args.seed,
-                            {"gamma_max": args.gamma, "momentum": args.momentum})
+    request = SearchRequest("search", tuple(constraints), args.seed, args.algorithm, options)
     gradients = ShardGradients(net, splits.val)
-    with tqdm(total=args.steps, desc="BCSFW", unit="step") as bar:
+    with tqdm(total=request.steps, desc=args.algorithm, unit=get_strategy(args.algorithm).signal) as bar:
         try:
-            outcome = run_search(request, space, gradients.compute, on_step=lambda record: bar.update(1))
+            outcome = run_search(request, space, gradients.compute, on_step=lambda record: bar.update(1),
+                                 score=gradients.score_compute)
         except InfeasibleConstraintError as exc:
             raise UsageError(str(exc)) from None
 
@@ -99,6 +102,28 @@ def run(args: argparse.Namespace) -> int:
         value, bound = resources[name].value(outcome.arch), bounds.get(name)
         limits = f"{bound:>14.6g}{bound - value:>14.6g}" if bound is not None else f"{'-':>14}{'-':>14}"
         print(f"{name:<24}{value:>14.6g}{limits}  {resources[name].unit}".rstrip())
-    print(f"{args.steps} steps in {outcome.seconds:.1f} s (gradients {result.gradient_seconds:.1f} s, "
-          f"LPs {result.solver_seconds:.2f} s); projection: {result.projection}")
+    print(f"{args.algorithm}: {result.images} validation images through w* in {outcome.seconds:.1f} s "
+          f"(evaluations {result.gradient_seconds:.1f} s, solver {result.solver_seconds:.2f} s); "
+          f"projection: {result.projection}" + ("; BREAKS A BOUND" if result.violated else ""))
     return 0
+
+
+def _options(args: argparse.Namespace):
+    """The strategy's options from ``--option KEY=VALUE`` and the shorthand flags, validated by its dataclass."""
+    from hardcore_nas.errors import UsageError
+    from solvers import OptionError, get_strategy, parse_options
+
+    raw: dict[str, str | int | float] = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option takes KEY=VALUE, got {item!r}; options of {args.algorithm}: "
+                             f"{', '.join(get_strategy(args.algorithm).options.field_names())}")
+        raw[key.strip().replace("-", "_")] = value.strip()
+    for name in ("steps", "batch_size", "gamma", "momentum"):
+        if getattr(args, name) is not None:
+            raw[name] = getattr(args, name)
+    try:
+        return parse_options(args.algorithm, raw)
+    except OptionError as exc:
+        raise UsageError(f"--algorithm {args.algorithm}: {exc}") from None

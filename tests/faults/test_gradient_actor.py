@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from solvers import Constraint
+from solvers import Constraint, parse_options
 from supernet import get_space
 from supernet.elastic import ElasticSupernet
 from workers.gradients import GradientPool, numpy_state
@@ -49,7 +49,8 @@ def _pid(actor) -> int:
 def _search(pool, kill: bool):
     model = load_table(TABLE).resource_model(SPACE)
     bound = model.least() + 0.4 * (model.largest() - model.least())
-    request = SearchRequest("fault", (Constraint(model, bound),), STEPS, 4, seed=3)
+    request = SearchRequest("fault", (Constraint(model, bound),), 3, "bcsfw",
+                            parse_options("bcsfw", {"steps": STEPS, "batch_size": 4}))
     steps, killed = [], []
 
     def on_step(record):

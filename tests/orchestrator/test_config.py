@@ -36,9 +36,16 @@ def test_default_run_has_two_cpu_devices_with_auto_targets():
 def test_a_partial_config_keeps_the_other_defaults():
     config = parse_config({"search": {"steps": 50}, "devices": ["cpu-bs1"],
                            "targets": {"cpu-bs1": [3.5, 2.5]}})
-    assert config.search.steps == 50 and config.search.gamma == default_config().search.gamma
+    assert config.search.steps == 50 and config.search.options.gamma == default_config().search.options.gamma
     assert config.targets == {"cpu-bs1": TargetSpec(values_ms=(2.5, 3.5))}
     assert config.training_recipe().heaviest.epochs == default_config().training_recipe().heaviest.epochs
+
+
+def test_each_strategy_takes_its_own_options_from_the_search_section():
+    config = parse_config({"search": {"algorithm": "evolution", "population_size": 8, "generations": 2}})
+    assert config.search.algorithm == "evolution" and config.search.options.population_size == 8
+    assert config.search.steps == 3 and parse_config(config.to_dict()) == config
+    assert default_config().search.options.gamma == 0.02          # the one step-size default
 
 
 def test_another_recipe_starts_from_its_own_settings():
@@ -51,6 +58,9 @@ def test_another_recipe_starts_from_its_own_settings():
     ({"search": {"steps": 0}}, "search.steps"),
     ({"search": {"gamma": 2.0}}, "search.gamma"),
     ({"search": {"schedule": "cosine"}}, "search.schedule"),
+    ({"search": {"algorithm": "nsga2"}}, "search.algorithm"),
+    ({"search": {"algorithm": "evolution", "gamma": 0.1}}, "search.gamma"),
+    ({"search": {"algorithm": "evolution", "parent_ratio": 0.0}}, "search.parent_ratio"),
     ({"devices": ["cpu-bs1"], "targets": {"cpu-bs1": {"auto": 0}}}, "targets.cpu-bs1.auto"),
     ({"devices": ["cpu-bs1"], "targets": {"cpu-bs1": [-1.0]}}, "targets.cpu-bs1"),
     ({"devices": ["cpu-bs1"], "targets": {"cpu-bs9": [1.0]}}, "targets.cpu-bs9"),

@@ -11,7 +11,9 @@ from workers.gradients import (
     GradientPool,
     SeededGradient,
     ShardGradients,
+    SupernetEvaluator,
     combine,
+    combine_scores,
     numpy_state,
     shard_indices,
     supernet_from_weights,
@@ -72,6 +74,24 @@ def test_seeded_gradient_repeats_itself_whatever_runs_in_between(net, val):
     assert a1.shape == alpha.shape and b1.shape == beta.shape and np.isfinite(a1).all()
 
 
+def _evolution_through_the_pool(pool):
+    """A strategy that scores discrete architectures, as the pipeline runs it: a Ray task on the pool."""
+    import ray
+
+    from solvers import Constraint, ResourceModel, parse_options
+    from supernet.costs import param_costs
+    from workers.monitoring import progress_board
+    from workers.search_tasks import SearchRequest, start_search
+
+    costs, constant = param_costs(SPACE, 10)
+    params = ResourceModel("params", costs, constant, SPACE.min_depth)
+    bound = params.least() + 0.3 * (params.largest() - params.least())
+    options = parse_options("evolution", {"population_size": 4, "generations": 1, "eval_images": 3})
+    request = SearchRequest("evo", (Constraint(params, bound),), 0, "evolution", options)
+    with progress_board() as board:
+        return ray.get(start_search(request, SPACE, pool, board))
+
+
 def test_ray_pool_averages_its_actors_like_the_same_shards_in_process(net, val):
     import ray
 
@@ -83,6 +103,12 @@ def test_ray_pool_averages_its_actors_like_the_same_shards_in_process(net, val):
         pool = GradientPool.start(SPACE, 10, ray.put(weights), "digits", 0, workers=2, num_cpus=1)
         alpha, beta = _uniform()
         got = combine(pool.compute(alpha, beta, 7, seed=5))
+        archs = [Architecture.random(SPACE, np.random.default_rng(i)).to_one_hot() for i in range(3)]
+        alphas, betas = np.stack([a for a, _ in archs]), np.stack([b for _, b in archs])
+        got_scores = combine_scores(pool.score(alphas, betas, 5, seed=9))
+        outcome = _evolution_through_the_pool(pool)
+        assert outcome.result.strategy == "evolution" and not outcome.result.violated
+        assert 0 < outcome.result.images <= 2 * 4 * 3        # two generations of 4, 3 images each (repeats free)
         assert pool.cpu_seconds() > 0
         pool.shutdown()
     finally:
@@ -96,3 +122,25 @@ def test_ray_pool_averages_its_actors_like_the_same_shards_in_process(net, val):
     assert np.allclose(got[0], want[0], rtol=1e-4, atol=1e-7)
     assert np.allclose(got[1], want[1], rtol=1e-4, atol=1e-7)
     assert got[2] == pytest.approx(want[2], rel=1e-5)
+    seeds = np.random.SeedSequence([9, 5]).generate_state(2)
+    want_scores = combine_scores([ShardGradients(local_net, torch.utils.data.Subset(
+        val, shard_indices(len(val), i, 2).tolist())).scores(alphas, betas, n, int(s))
+        for i, (n, s) in enumerate(zip((3, 2), seeds))])
+    assert np.allclose(got_scores[0], want_scores[0], rtol=1e-5) and np.array_equal(got_scores[1], want_scores[1])
+
+
+def test_scores_are_the_loss_and_top1_of_each_architecture_on_the_same_images(net, val):
+    shard = ShardGradients(net, val)
+    archs = [Architecture.random(SPACE, np.random.default_rng(i)) for i in range(5)]
+    alphas = np.stack([a.to_one_hot()[0] for a in archs])
+    betas = np.stack([a.to_one_hot()[1] for a in archs])
+    part = shard.scores(alphas, betas, 6, seed=3)
+    x, y = shard.batch(6, np.random.default_rng(3))                 # the images the scores used
+    for i in range(len(archs)):
+        _, _, stats = net.architecture_gradients(x, y, alphas[i], betas[i], return_stats=True)
+        assert part.loss_sum[i] / 6 == pytest.approx(stats["loss"], rel=1e-4)
+        assert part.correct[i] == stats["correct"]
+    evaluator = SupernetEvaluator(shard.compute, shard.score_compute, seed=1)
+    loss, top1 = evaluator.score(alphas, betas, 6)
+    again, _ = evaluator.score(alphas[::-1], betas[::-1], 6)       # same images whatever the batch
+    assert np.allclose(loss, again[::-1], rtol=1e-5) and loss.shape == top1.shape == (5,)
