@@ -209,8 +209,8 @@ def summarise(rows: list[dict]) -> str:
         groups.setdefault(tuple(row[k] for k in SETTING), {})[row["role"]] = row
     lines = [
         "| preset | width | px | epochs | train imgs | batch | lr | aug | ema | drop | seed "
-        "| light | middle | heavy | heavy - light | in SE | light s | middle s | heavy s |",
-        "|" + "---|" * 20,
+        "| light | middle | heavy | heavy - light | in SE | train light / heavy | light s | middle s | heavy s |",
+        "|" + "---|" * 21,
     ]
     for key, by_role in groups.items():
         light, middle, heavy = (by_role.get(r) for r in ("lightest", "middle", "heaviest"))
@@ -227,7 +227,9 @@ def summarise(rows: list[dict]) -> str:
             gap, in_se = f"{diff:+.2f}", f"{diff / se:+.1f}"
         else:
             gap = in_se = "-"
-        lines.append("| " + " | ".join([*key, top1(light), top1(middle), top1(heavy), gap, in_se,
+        # Training top-1 (last epoch, dropout on) tells underfitting from overfitting.
+        train = f"{light['train_top1']} / {heavy['train_top1']}" if light and heavy else "-"
+        lines.append("| " + " | ".join([*key, top1(light), top1(middle), top1(heavy), gap, in_se, train,
                                         secs(light), secs(middle), secs(heavy)]) + " |")
     return "\n".join(lines)
 
