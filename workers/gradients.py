@@ -172,11 +172,14 @@ class ShardGradients:
 class GradientWorker:
     """Actor body: builds w* once from the object-store weights and holds one shard of the val split."""
 
-    def __init__(self, space: SearchSpace, num_classes: int, weights: dict[str, np.ndarray], data: str,
+    def __init__(self, space: SearchSpace, num_classes: int, weights_ref: tuple, data: str,
                  data_seed: int, shard: int, num_shards: int, threads: int, use_gpu: bool):
+        import ray
+
         from supernet.data import load_data
         from supernet.training import configure_cpu, training_device
 
+        weights: dict[str, np.ndarray] = ray.get(weights_ref[0])
         configure_cpu(threads)
         val = load_data(data, space.input_size, seed=data_seed).val
         subset = torch.utils.data.Subset(val, shard_indices(len(val), shard, num_shards).tolist())
@@ -202,10 +205,11 @@ class GradientPool:
     """Gradient actors sharing one copy of w* through the object store; ``compute`` splits a batch
     over them (``ray.get`` is thread-safe, and several search tasks may hold the same pool)."""
 
-    def __init__(self, actors: list):
+    def __init__(self, actors: list, weights_ref=None):
         if not actors:
             raise ValueError("a gradient pool needs at least one actor")
         self.actors = actors
+        self.weights_ref = weights_ref      # held for the pool's life: a restarted actor reads it again
 
     @classmethod
     def start(cls, space: SearchSpace, num_classes: int, weights_ref, data: str, data_seed: int,
@@ -223,9 +227,11 @@ class GradientPool:
         actor_class = ray.remote(GradientWorker).options(num_cpus=num_cpus, num_gpus=num_gpus,
                                                          max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
         threads = max(1, int(num_cpus))
-        actors = [actor_class.remote(space, num_classes, weights_ref, data, data_seed, i, workers,
+        # Wrapped in a tuple, the reference reaches the actor unresolved and it fetches the weights itself:
+        # Ray keeps no constructor argument of its own alive for restarts, the pool keeps this one.
+        actors = [actor_class.remote(space, num_classes, (weights_ref,), data, data_seed, i, workers,
                                      threads, num_gpus > 0) for i in range(workers)]
-        return cls(actors)
+        return cls(actors, weights_ref)
 
     def compute(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> list[GradientPart]:
         import ray
@@ -258,7 +264,7 @@ class GradientPool:
 
         for actor in self.actors:
             ray.kill(actor)
-        self.actors = []
+        self.actors, self.weights_ref = [], None
 
 
 # --- the solver's callback ---------------------------------------------------------------------------

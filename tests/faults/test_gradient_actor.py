@@ -33,9 +33,11 @@ def ray_pool():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False)
     torch.manual_seed(0)
-    weights = ray.put(numpy_state(ElasticSupernet(SPACE, 10)))
+    weights = numpy_state(ElasticSupernet(SPACE, 10))
     try:
-        yield lambda: GradientPool.start(SPACE, 10, weights, "digits", 0, workers=1, num_cpus=1)
+        # A new object-store copy per pool, held by nobody but the pool (as in the pipeline): a restart
+        # must still find it.
+        yield lambda: GradientPool.start(SPACE, 10, ray.put(weights), "digits", 0, workers=1, num_cpus=1)
     finally:
         ray.shutdown()
 
