@@ -5,20 +5,25 @@ from __future__ import annotations
 import logging
 import sys
 
-__all__ = ["PACKAGES", "log_to_stderr", "worker_runtime_env"]
+__all__ = ["PACKAGES", "log_to_stderr", "route_packages", "worker_runtime_env"]
 
 PACKAGES = ("hardcore_nas", "orchestrator", "workers", "supernet", "solvers")
+
+
+def route_packages(handler: logging.Handler, level: int) -> None:
+    """Send our packages' records at ``level`` and above to ``handler`` alone (not to the root logger)."""
+    for name in PACKAGES:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:
     """Our packages' records at ``level`` and above as plain lines on stderr (a Ray worker's set-up hook)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in PACKAGES:
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
+    route_packages(handler, level)
 
 
 def worker_runtime_env(**env_vars: str) -> dict:

@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 
-from hardcore_nas.logs import PACKAGES
+from hardcore_nas.logs import route_packages
 
 from . import UsageError
 
@@ -86,12 +86,7 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Route our packages' log records to stderr at the level the flags ask for."""
     handler = _ProgressAwareHandler()
     handler.setFormatter(_Format(verbose))
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    for name in PACKAGES:
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
+    route_packages(handler, logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     if verbose:
         logging.basicConfig(level=logging.INFO)
     if quiet:
