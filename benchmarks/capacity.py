@@ -109,8 +109,9 @@ def training_subset(splits, num_images: int | None, augment: bool, seed: int):
 
 
 # --- training -----------------------------------------------------------------------------------
-def train_and_test(arch, splits, train_set, recipe, seed: int) -> tuple[float, float, float]:
-    """(seconds of training, last-epoch train top-1, test top-1) of ``arch`` trained alone as w-bar is."""
+def train_and_test(arch, splits, train_set, recipe, seed: int) -> tuple[float, float, float, object]:
+    """(seconds of training, last-epoch train top-1, test top-1, the trained model) of ``arch`` trained
+    alone as w-bar is."""
     import torch
 
     from supernet.data import make_loader
@@ -136,7 +137,7 @@ def train_and_test(arch, splits, train_set, recipe, seed: int) -> tuple[float, f
     history = fit(model, loss_fn, loader, recipe, on_epoch=progress, desc=str(arch.depths))
     seconds = time.perf_counter() - start
     top1 = evaluate(model, make_loader(splits.test, 500, train=False))
-    return seconds, history[-1]["train_top1"], top1
+    return seconds, history[-1]["train_top1"], top1, model
 
 
 def make_recipe(args: argparse.Namespace):
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     rows = []
     for role, arch in pick_architectures(space, args.archs, splits.num_classes, args.seed):
         params, macs = architecture_cost(arch, splits.num_classes)
-        seconds, train_top1, top1 = train_and_test(arch, splits, train_set, recipe, args.seed)
+        seconds, train_top1, top1, _ = train_and_test(arch, splits, train_set, recipe, args.seed)
         row = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), preset=args.preset,
                    width=args.width, input_size=args.input_size, role=role, arch=str(arch), params=params,
                    macs=macs, epochs=args.epochs, train_images=len(train_set), batch_size=args.batch_size,

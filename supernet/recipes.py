@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from hardcore_nas.errors import UsageError
 
-__all__ = ["StageRecipe", "Recipe", "get_recipe", "list_recipes"]
+SAMPLINGS = ("multipath", "single-path")
+
+__all__ = ["SAMPLINGS", "StageRecipe", "Recipe", "get_recipe", "list_recipes"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,10 @@ class StageRecipe:
     ``feature_kd_divisor`` + KL(teacher || student)); no teacher term when ``kd_weight`` is 0 and no
     feature term when ``feature_kd_divisor`` is None. ``taylor_batches`` (supernet stage only): batches of
     training data whose gradients order w-bar's expansion channels by Taylor importance before w* is
-    initialised from it (``supernet.channels``); 0 keeps timm's order.
+    initialised from it (``supernet.channels``); 0 keeps timm's order. ``sampling`` (supernet stage only):
+    ``multipath`` gives every image its own path, ``single-path`` one path per batch (the paper's Fig. 4
+    baseline). ``augment``: the data source's training augmentation (random crop, flip); off, training
+    images get the evaluation transform, which pays in short schedules (``benchmarks/results/capacity.md``).
     """
     epochs: int
     batch_size: int
@@ -45,6 +50,8 @@ class StageRecipe:
     kd_weight: float = 0.0
     feature_kd_divisor: float | None = None
     taylor_batches: int = 0
+    sampling: str = "multipath"
+    augment: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -52,6 +59,8 @@ class StageRecipe:
                              f"{self.batch_size}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.sampling not in SAMPLINGS:
+            raise UsageError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
         if self.taylor_batches < 0:
             raise UsageError(f"taylor_batches must be >= 0, got {self.taylor_batches}")
 

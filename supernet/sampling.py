@@ -68,6 +68,13 @@ class PathSample:
         return cls(configs, choice + space.min_depth)
 
     @classmethod
+    def single_path(cls, space: SearchSpace, batch: int, generator: torch.Generator | None = None
+                    ) -> PathSample:
+        """One uniformly drawn path shared by the whole batch (single-path training, the paper's baseline)."""
+        one = cls.uniform(space, 1, generator)
+        return cls(one.configs.expand(batch, -1, -1).clone(), one.depths.expand(batch, -1).clone())
+
+    @classmethod
     def from_distributions(cls, space: SearchSpace, alpha, beta, batch: int,
                            generator: torch.Generator | None = None) -> PathSample:
         """Independent per-image draws from ``alpha`` (S, D, C) and ``beta`` (S, K) probabilities."""

@@ -260,3 +260,10 @@ def tiny() -> SearchSpace:
                 StageSpec(48, 1, "hard_swish"), StageSpec(64, 2, "hard_swish")),
         last_channels=192, head_channels=384,
     )
+
+
+@register_space
+def tiny16() -> SearchSpace:
+    """``tiny`` at a quarter of its width, for 16x16 inputs (Fashion-MNIST resized): narrow enough that its
+    lightest networks underfit, so that capacity pays (benchmarks/results/capacity.md)."""
+    return dataclasses.replace(tiny().scaled(0.25), name="tiny16", input_size=16, width_multiplier=1.0)

@@ -220,7 +220,8 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
                    ) -> tuple[ElasticSupernet, list[dict]]:
     """Stage 2, w*: the elastic supernet initialised from w-bar, trained with multipath sampling.
 
-    Every image of every batch takes its own uniformly drawn path (``PathSample.uniform``); the loss is
+    Every image of every batch takes its own uniformly drawn path (``PathSample.uniform``; with
+    ``recipe.sampling == "single-path"``, one path per batch as the paper's baseline); the loss is
     CE(label smoothing) + kd_weight * (stage-wise MSE / feature_kd_divisor + KL) against the frozen
     teacher w-bar (set to eval mode without gradients). Trains on the teacher's device. Per-epoch
     metrics: val top-1 of the heaviest and lightest paths.
@@ -233,9 +234,10 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
     teacher = teacher.eval().requires_grad_(False)
     criterion = _classification_loss(recipe)
     paths = torch.Generator().manual_seed(seed)
+    draw = PathSample.uniform if recipe.sampling == "multipath" else PathSample.single_path
 
     def loss_fn(m, images, targets):
-        logits, features = m(images, PathSample.uniform(space, len(images), paths), return_features=True)
+        logits, features = m(images, draw(space, len(images), paths), return_features=True)
         loss = criterion(logits, targets)
         if recipe.kd_weight:
             with torch.no_grad():

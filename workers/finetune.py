@@ -114,8 +114,8 @@ def finetune_trial(config: dict[str, Any], job: FinetuneJob, supernet_weights: d
 
     remaining = job.recipe.epochs - done
     if remaining > 0:
-        finetune_subnet(student, teacher, make_loader(splits.train, job.recipe.batch_size, train=True,
-                                                      seed=job.data_seed + done),
+        finetune_subnet(student, teacher, make_loader(splits.training_set(job.recipe.augment),
+                                                      job.recipe.batch_size, train=True, seed=job.data_seed + done),
                         job.recipe.replace(epochs=remaining),
                         val_loader=make_loader(splits.val, 256, train=False), on_epoch=on_epoch)
     final = {"epoch": job.recipe.epochs, "test_top1": evaluate(student, test_loader), "final": True,

@@ -53,13 +53,16 @@ def train_supernet_weights(space: SearchSpace, num_classes: int, data: str, data
     splits = load_data(data, space.input_size, seed=data_seed)
     val = make_loader(splits.val, 256, train=False)
     test = make_loader(splits.test, 256, train=False)
+    heaviest, supernet = recipe.heaviest, recipe.supernet
     teacher, heaviest_history = train_heaviest(
-        space, num_classes, make_loader(splits.train, recipe.heaviest.batch_size, train=True, seed=seed),
-        recipe.heaviest, val_loader=val, on_epoch=lambda record, model: on_epoch("w-bar", record),
+        space, num_classes,
+        make_loader(splits.training_set(heaviest.augment), heaviest.batch_size, train=True, seed=seed),
+        heaviest, val_loader=val, on_epoch=lambda record, model: on_epoch("w-bar", record),
         device=training_device(use_gpu))
     net, supernet_history = train_supernet(
-        space, teacher, make_loader(splits.train, recipe.supernet.batch_size, train=True, seed=seed + 1),
-        recipe.supernet, num_classes=num_classes, val_loader=val, seed=seed,
+        space, teacher,
+        make_loader(splits.training_set(supernet.augment), supernet.batch_size, train=True, seed=seed + 1),
+        supernet, num_classes=num_classes, val_loader=val, seed=seed,
         on_epoch=lambda record, model: on_epoch("w*", record))
     test_top1 = {"w_bar": evaluate(teacher, test)}
     for name, arch in (("w_star_heaviest", Architecture.heaviest(space)),

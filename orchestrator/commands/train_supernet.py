@@ -92,10 +92,11 @@ class _Stages:
         self.context = {"data": args.data, "seed": args.seed}
         self.retrain_supernet = False
 
-    def _train_loader(self, batch_size: int, seed: int):
+    def _train_loader(self, batch_size: int, seed: int, augment: bool = True):
         from supernet.data import make_loader
 
-        return make_loader(self.data.train, batch_size, train=True, seed=seed, num_workers=self.args.workers)
+        return make_loader(self.data.training_set(augment), batch_size, train=True, seed=seed,
+                           num_workers=self.args.workers)
 
     def _reusable(self, stage: str) -> bool:
         from hardcore_nas.errors import UsageError
@@ -131,7 +132,7 @@ class _Stages:
         start = time.perf_counter()
         recipe = self.recipe.heaviest
         model, history = train_heaviest(self.space, self.data.num_classes,
-                                        self._train_loader(recipe.batch_size, self.args.seed), recipe,
+                                        self._train_loader(recipe.batch_size, self.args.seed, recipe.augment), recipe,
                                         val_loader=self.val_loader)
         wall_s = time.perf_counter() - start
         self._save("heaviest", model, history, wall_s)
@@ -151,7 +152,8 @@ class _Stages:
             return net, meta["metrics"].get("wall_s")
         start = time.perf_counter()
         recipe = self.recipe.supernet
-        net, history = train_supernet(self.space, wbar, self._train_loader(recipe.batch_size, self.args.seed),
+        net, history = train_supernet(self.space, wbar,
+                                      self._train_loader(recipe.batch_size, self.args.seed, recipe.augment),
                                       recipe, num_classes=self.data.num_classes, val_loader=self.val_loader,
                                       seed=self.args.seed)
         wall_s = time.perf_counter() - start

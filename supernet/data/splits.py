@@ -20,6 +20,12 @@ class DataSplits:
     test: Dataset
     num_classes: int
 
+    def training_set(self, augment: bool = True) -> Dataset:
+        """The train split, with the source's augmentation or with the evaluation transform only."""
+        if augment:
+            return self.train
+        return TransformedSubset(self.train.base, self.train.indices, self.test.transform)
+
 
 class TransformedSubset(Dataset):
     """``base[indices[i]]`` with ``transform`` applied to the image (one base, several transforms)."""

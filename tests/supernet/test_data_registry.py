@@ -74,3 +74,18 @@ def test_rgb_sources_refuse_other_channel_counts(tmp_path):
 def test_digits_follow_the_channel_count():
     data = load_data("digits", 16, in_chans=1)
     assert data.train[0][0].shape == data.test[0][0].shape == (1, 16, 16)
+
+
+def test_training_set_without_augmentation_gets_the_evaluation_transform():
+    splits = load_data("digits", 32, seed=0)
+    plain = splits.training_set(augment=False)
+    assert len(plain) == len(splits.train) and splits.training_set() is splits.train
+    torch.manual_seed(0)
+    augmented = [splits.train[i][0] for i in range(20)]
+    for i in range(20):
+        image, target = plain[i]
+        assert target == splits.train[i][1]
+        assert torch.equal(image, plain[i][0])                       # deterministic
+        base_image, _ = splits.train.base[int(splits.train.indices[i])]
+        assert torch.equal(image, splits.test.transform(base_image))
+    assert any(not torch.equal(a, plain[i][0]) for i, a in enumerate(augmented))   # the source augments

@@ -26,6 +26,14 @@ def test_uniform_sample_gives_every_image_its_own_path():
                for s in range(TINY.num_stages) for d in range(TINY.max_depth))
 
 
+def test_single_path_sample_shares_one_uniform_path_per_batch():
+    sample = PathSample.single_path(TINY, 16, torch.Generator().manual_seed(0))
+    assert sample.configs.shape == (16, TINY.num_stages, TINY.max_depth)
+    assert sample.distinct_paths(TINY) == 1
+    draws = [PathSample.single_path(TINY, 2, torch.Generator().manual_seed(seed)) for seed in range(20)]
+    assert len({tuple(d.configs[0].flatten().tolist()) for d in draws}) == 20     # a new path per batch
+
+
 def test_uniform_sample_marginals():
     n = 20000
     sample = PathSample.uniform(TINY, n, torch.Generator().manual_seed(1))
