@@ -127,10 +127,12 @@ def _default_options() -> StrategyOptions:
 class SearchSettings:
     """The search strategy of every (device, target) (``algorithm``: a name of
     :func:`solvers.list_strategies`), its options (one frozen dataclass per strategy, which validates
-    them; flat in the ``search`` section), the gradient/score actor pool and the seed."""
+    them; flat in the ``search`` section), the gradient/score actor pool (``bn_images``: validation images
+    per actor and call re-estimating w*'s BN statistics under the judged paths; 0: training's) and the seed."""
     algorithm: str = DEFAULT_STRATEGY
     options: StrategyOptions = field(default_factory=_default_options)
     gradient_workers: int = 2
+    bn_images: int = 0
     seed: int = 0
 
     @property
@@ -143,18 +145,19 @@ class SearchSettings:
         algorithm = (raw or {}).get("algorithm", DEFAULT_STRATEGY) if isinstance(raw, dict) else DEFAULT_STRATEGY
         algorithm = _choice(algorithm, "search.algorithm", tuple(list_strategies()))
         option_names = set(get_strategy(algorithm).options.field_names())
-        raw = _mapping(raw, "search", {"algorithm", "gradient_workers", "seed"} | option_names)
+        raw = _mapping(raw, "search", {"algorithm", "gradient_workers", "bn_images", "seed"} | option_names)
         try:
             options = parse_options(algorithm, {k: v for k, v in raw.items() if k in option_names})
         except OptionError as exc:
             raise _fail(f"search.{exc.option}", exc.allowed, exc.value) from None
         workers = _int(raw.get("gradient_workers", cls.gradient_workers), "search.gradient_workers", 1)
         return cls(algorithm=algorithm, options=options, gradient_workers=workers,
+                   bn_images=_int(raw.get("bn_images", cls.bn_images), "search.bn_images", 0),
                    seed=_int(raw.get("seed", cls.seed), "search.seed", 0))
 
     def to_yaml(self) -> dict:
         return {"algorithm": self.algorithm, **self.options.as_dict(), "gradient_workers": self.gradient_workers,
-                "seed": self.seed}
+                "bn_images": self.bn_images, "seed": self.seed}
 
 
 @dataclass(frozen=True)

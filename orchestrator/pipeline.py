@@ -308,7 +308,7 @@ class Pipeline:
         s, res = self.config.search, self.config.resources
         pool = GradientPool.start(self.space, self.num_classes, ray.put(weights["supernet"]), self.config.data,
                                   self.config.training_seed, s.gradient_workers, res.gradient_worker.cpus,
-                                  res.gradient_worker.gpus)
+                                  res.gradient_worker.gpus, s.bn_images)
         solver_s = 0.0
         try:
             with progress_board() as board:

@@ -171,7 +171,7 @@ class ElasticInvertedResidual(nn.Module):
 
     # --- pieces of the block ------------------------------------------------------------------
     def _expand(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn1(self.conv_pw(x)))
+        return self.act(_batch_norm(self.bn1, self.conv_pw(x)))
 
     def _depthwise(self, i: int, u: torch.Tensor) -> torch.Tensor:
         return self.act(_batch_norm(self.bn2[i], self.conv_dw[i](u)))
@@ -407,6 +407,36 @@ class ElasticSupernet(nn.Module):
         features.append(x)
         logits = self.forward_head(x)
         return (logits, features) if return_features else logits
+
+    @contextmanager
+    def batch_statistics(self, x: torch.Tensor, sample: PathSample) -> Iterator[None]:
+        """Inside the block, every BN the paths of ``sample`` reach holds the statistics of ``x`` under
+        them (one forward pass without gradients); the others keep theirs. All restored on exit.
+
+        Multipath training leaves each BN with statistics averaged over every path through it, which
+        misjudge paths far from the average, the heaviest most (``benchmarks/results/ranking.md``); a
+        search re-estimates them under the paths it is weighing.
+        """
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [(bn.momentum, bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
+                 for bn in norms]
+        was_training = self.training
+        try:
+            for bn in norms:
+                bn.momentum = None              # with the count at 0: running statistics = this batch's
+                bn.num_batches_tracked.zero_()
+            self.train()
+            with torch.no_grad():
+                self(x, sample)
+            self.train(was_training)
+            yield
+        finally:
+            for bn, (momentum, mean, var, count) in zip(norms, saved):
+                bn.momentum = momentum
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                bn.num_batches_tracked.copy_(count)
+            self.train(was_training)
 
     # --- search-time gradients ----------------------------------------------------------------
     def _sample(self, x, alpha, beta, generator, sample) -> PathSample:

@@ -12,11 +12,13 @@
   however its calls interleave with other searches' calls on the shared actors.
 * Scores of discrete architectures (what evolution and random search rank by): ``scores`` on a shard
   and on the pool give w*'s validation loss and top-1 of a batch of architectures, in the same mode as
-  the gradients (BN in eval mode, weights frozen), every architecture on the same images.
+  the gradients (weights frozen, BN statistics re-estimated or training's), every architecture on the
+  same images.
   :class:`SupernetEvaluator` puts both behind :class:`solvers.strategies.Evaluator`.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -114,14 +116,38 @@ def combine(parts: Sequence[GradientPart]) -> tuple[np.ndarray, np.ndarray, floa
 
 
 class ShardGradients:
-    """Architecture gradients of a frozen supernet on batches drawn from one shard of images."""
+    """Architecture gradients of a frozen supernet on batches drawn from one shard of images.
 
-    def __init__(self, net: ElasticSupernet, shard: Dataset, device: str = "cpu"):
+    With ``bn_images`` > 0 every call first re-estimates w*'s BN statistics on that many images of the
+    shard under the paths being judged (drawn from ``(alpha, beta)``; for a score, the architecture itself)
+    instead of using the statistics training left, averaged over every path. That matters for a supernet
+    trained one path per batch; for a multipath w* it bought nothing at 2-3x the cost of a step, and with
+    too few images (64) the noisy statistics of deep paths steer the search to the lightest
+    (``benchmarks/results/ranking.md``). 0 (the default, the official code's mode) keeps training's.
+    """
+
+    def __init__(self, net: ElasticSupernet, shard: Dataset, device: str = "cpu", bn_images: int = 0):
         if len(shard) == 0:
             raise ValueError("a gradient shard needs at least one image")
+        if bn_images < 0:
+            raise ValueError(f"bn_images must be >= 0, got {bn_images}")
         self.net = net.to(device).eval().requires_grad_(False)
         self.shard = shard
         self.device = device
+        self.bn_images = bn_images
+
+    def _statistics(self, rng: np.random.Generator, alpha=None, beta=None, arch: tuple | None = None):
+        """The context in which a call runs: BN re-estimated under the judged paths, or training's."""
+        if not self.bn_images:
+            return contextlib.nullcontext()
+        x, _ = self.batch(self.bn_images, rng)
+        if arch is not None:
+            configs, depths = arch
+            sample = PathSample(configs.expand(len(x), -1, -1).clone(), depths.expand(len(x), -1).clone())
+        else:
+            generator = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+            sample = PathSample.from_distributions(self.net.space, alpha, beta, len(x), generator)
+        return self.net.batch_statistics(x, sample)
 
     def batch(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch_size`` images of the shard (without replacement while the shard has enough)."""
@@ -135,7 +161,8 @@ class ShardGradients:
         rng = np.random.default_rng(seed)
         x, y = self.batch(batch_size, rng)
         paths = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-        g_alpha, g_beta, stats = self.net.architecture_gradients(x, y, alpha, beta, paths, return_stats=True)
+        with self._statistics(rng, alpha, beta):
+            g_alpha, g_beta, stats = self.net.architecture_gradients(x, y, alpha, beta, paths, return_stats=True)
         return GradientPart(g_alpha, g_beta, stats["loss"], batch_size)
 
     def compute(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> list[GradientPart]:
@@ -147,16 +174,19 @@ class ShardGradients:
         """Loss and top-1 of the one-hot ``alphas (N, S, D, C)``, ``betas (N, S, K)`` on the same ``images``
         images of the shard (drawn from ``seed``); one forward pass runs many (image, architecture) pairs,
         each image on its own path."""
-        x, y = self.batch(images, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        x, y = self.batch(images, rng)
         configs = torch.as_tensor(np.asarray(alphas).argmax(-1), dtype=torch.long)           # (N, S, D)
         depths = torch.as_tensor(np.asarray(betas).argmax(-1) + self.net.space.min_depth, dtype=torch.long)
-        per_chunk = max(1, SCORE_CHUNK // images)
+        # With BN re-estimated, one architecture per pass (its own statistics), all on the same BN images.
+        per_chunk = 1 if self.bn_images else max(1, SCORE_CHUNK // images)
         loss_sum, correct = np.zeros(len(configs)), np.zeros(len(configs))
         for start in range(0, len(configs), per_chunk):
             c, d = configs[start:start + per_chunk], depths[start:start + per_chunk]
             n = len(c)
             sample = PathSample(c.repeat_interleave(images, 0), d.repeat_interleave(images, 0))
-            logits = self.net(x.repeat(n, 1, 1, 1), sample)
+            with self._statistics(np.random.default_rng([seed, 1]), arch=(c, d)):
+                logits = self.net(x.repeat(n, 1, 1, 1), sample)
             target = y.repeat(n)
             loss = F.cross_entropy(logits, target, reduction="none").view(n, images)
             loss_sum[start:start + n] = loss.double().sum(1).cpu().numpy()
@@ -173,7 +203,7 @@ class GradientWorker:
     """Actor body: builds w* once from the object-store weights and holds one shard of the val split."""
 
     def __init__(self, space: SearchSpace, num_classes: int, weights_ref: tuple, data: str,
-                 data_seed: int, shard: int, num_shards: int, threads: int, use_gpu: bool):
+                 data_seed: int, shard: int, num_shards: int, threads: int, use_gpu: bool, bn_images: int = 0):
         import ray
 
         from supernet.data import load_data
@@ -184,7 +214,7 @@ class GradientWorker:
         val = load_data(data, space.input_size, seed=data_seed).val
         subset = torch.utils.data.Subset(val, shard_indices(len(val), shard, num_shards).tolist())
         self.gradients = ShardGradients(supernet_from_weights(space, num_classes, weights), subset,
-                                        training_device(use_gpu))
+                                        training_device(use_gpu), bn_images)
         self.started = process_cpu_seconds()
 
     def gradient(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> GradientPart:
@@ -213,9 +243,10 @@ class GradientPool:
 
     @classmethod
     def start(cls, space: SearchSpace, num_classes: int, weights_ref, data: str, data_seed: int,
-              workers: int, num_cpus: float, num_gpus: float = 0.0) -> GradientPool:
+              workers: int, num_cpus: float, num_gpus: float = 0.0, bn_images: int = 0) -> GradientPool:
         """``workers`` actors, each asking Ray for ``num_cpus`` CPUs and ``num_gpus`` GPUs.
-        ``weights_ref`` is the ``ray.put`` of :func:`numpy_state` (w*), shared by every actor.
+        ``weights_ref`` is the ``ray.put`` of :func:`numpy_state` (w*), shared by every actor;
+        ``bn_images`` per actor and call re-estimate BN statistics (:class:`ShardGradients`).
 
         An actor whose process ends (a lost node, an out-of-memory kill) is restarted from the same
         weights and shard, and the calls it had in flight are retried: a gradient depends only on its
@@ -230,7 +261,7 @@ class GradientPool:
         # Wrapped in a tuple, the reference reaches the actor unresolved and it fetches the weights itself:
         # Ray keeps no constructor argument of its own alive for restarts, the pool keeps this one.
         actors = [actor_class.remote(space, num_classes, (weights_ref,), data, data_seed, i, workers,
-                                     threads, num_gpus > 0) for i in range(workers)]
+                                     threads, num_gpus > 0, bn_images) for i in range(workers)]
         return cls(actors, weights_ref)
 
     def compute(self, alpha: np.ndarray, beta: np.ndarray, batch_size: int, seed: int) -> list[GradientPart]:

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in list_resources():
         parser.add_argument(f"--max-{name.replace('_', '-')}", type=float, default=None, metavar="BOUND",
                             dest=f"max_{name}", help=f"bound on {name}")
+    from orchestrator.config import SearchSettings
     from solvers import DEFAULT_STRATEGY, list_strategies
 
     parser.add_argument("--algorithm", default=DEFAULT_STRATEGY, choices=list_strategies(),
@@ -40,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None,
                         help="validation data of the gradients (default: what the supernet was trained on)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all usable CPUs)")
+    parser.add_argument("--bn-images", type=int, default=SearchSettings.bn_images, metavar="N",
+                        help="validation images per step re-estimating w*'s BN statistics under the searched "
+                             f"paths; 0 keeps training's (default {SearchSettings.bn_images})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
                    if getattr(args, f"max_{name}") is not None})
     constraints = [resources[name].constraint(bound) for name, bound in bounds.items()]
     request = SearchRequest("search", tuple(constraints), args.seed, args.algorithm, options)
-    gradients = ShardGradients(net, splits.val)
+    if args.bn_images < 0:
+        raise UsageError(f"--bn-images must be >= 0, got {args.bn_images}")
+    gradients = ShardGradients(net, splits.val, bn_images=args.bn_images)
     with tqdm(total=request.steps, desc=args.algorithm, unit=get_strategy(args.algorithm).signal) as bar:
         try:
             outcome = run_search(request, space, gradients.compute, on_step=lambda record: bar.update(1),

@@ -68,3 +68,21 @@ def test_extraction_keeps_dtype_and_mode_and_refuses_other_spaces():
     other = get_space("tiny", width_multiplier=1.5)
     with pytest.raises(ValueError, match="space"):
         extract_subnet(net, Architecture.lightest(other))
+
+
+def test_batch_statistics_equal_an_extracted_subnet_recalibrated_on_the_same_images(nets):
+    from supernet.training import recalibrate_bn
+
+    net, sp = nets["tiny"], get_space("tiny")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    calibration, x = torch.randn(16, 3, sp.input_size, sp.input_size), torch.randn(4, 3, sp.input_size, sp.input_size)
+    for arch in (Architecture.heaviest(sp), Architecture.random(sp, np.random.default_rng(3))):
+        model = recalibrate_bn(extract_subnet(net, arch), [(calibration, None)], num_batches=1)
+        with torch.no_grad(), net.batch_statistics(calibration, PathSample.fixed(arch, 16)):
+            inside = net(x, PathSample.fixed(arch, 4))
+            assert not net.training
+        with torch.no_grad():
+            assert (inside - model(x)).abs().max().item() <= 2e-3      # float32 batch statistics
+            assert (net(x, PathSample.fixed(arch, 4)) - model(x)).abs().max().item() > 5e-2   # training's stats
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)          # restored on exit

@@ -144,3 +144,33 @@ def test_scores_are_the_loss_and_top1_of_each_architecture_on_the_same_images(ne
     loss, top1 = evaluator.score(alphas, betas, 6)
     again, _ = evaluator.score(alphas[::-1], betas[::-1], 6)       # same images whatever the batch
     assert np.allclose(loss, again[::-1], rtol=1e-5) and loss.shape == top1.shape == (5,)
+
+
+def test_scores_and_gradients_with_bn_images_use_each_paths_own_statistics(val):
+    from supernet.extract import extract_subnet
+    from supernet.training import recalibrate_bn
+    from tests.supernet.helpers import randomize_bn
+
+    torch.manual_seed(0)
+    net = randomize_bn(ElasticSupernet(SPACE, 10), seed=5).eval().requires_grad_(False)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    shard = ShardGradients(net, val, bn_images=12)
+    archs = [Architecture.heaviest(SPACE), Architecture.lightest(SPACE)]
+    alphas, betas = (np.stack(v) for v in zip(*(a.to_one_hot() for a in archs)))
+    part = shard.scores(alphas, betas, 6, seed=3)
+    x, y = shard.batch(6, np.random.default_rng(3))
+    calibration, _ = shard.batch(12, np.random.default_rng([3, 1]))
+    for i, arch in enumerate(archs):
+        model = recalibrate_bn(extract_subnet(net, arch), [(calibration, None)], num_batches=1)
+        with torch.no_grad():
+            loss = torch.nn.functional.cross_entropy(model(x), y).item()
+        assert part.loss_sum[i] / 6 == pytest.approx(loss, rel=1e-4)
+    plain = ShardGradients(net, val).scores(alphas, betas, 6, seed=3)
+    assert not np.allclose(plain.loss_sum, part.loss_sum)
+    alpha, beta = _uniform()
+    first, again = shard(alpha, beta, 4, seed=9), shard(alpha, beta, 4, seed=9)
+    assert np.array_equal(first.g_alpha, again.g_alpha) and first.loss == again.loss
+    assert not np.allclose(ShardGradients(net, val)(alpha, beta, 4, seed=9).g_alpha, first.g_alpha)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="bn_images"):
+        ShardGradients(net, val, bn_images=-1)
