@@ -89,4 +89,4 @@ def run_strategy(name: str, constraints, evaluator: Evaluator, options: Strategy
 
 
 # The built-in strategies register themselves on import (timm's models/__init__ does the same).
-from . import bcsfw, evolution, random_search, soft_penalty  # noqa: E402,F401
+from . import bcsfw, evolution, random_search, soft_penalty, uniform  # noqa: E402,F401

@@ -39,10 +39,10 @@ SMALL = {"bcsfw": {"steps": 20, "batch_size": 4}, "soft-penalty": {"steps": 20, 
          "random": {"samples": 10, "eval_images": 3}}
 
 
-def test_the_four_strategies_are_registered():
-    assert list_strategies() == ["bcsfw", "evolution", "random", "soft-penalty"]
+def test_the_five_strategies_are_registered():
+    assert list_strategies() == ["bcsfw", "evolution", "random", "soft-penalty", "uniform"]
     assert {get_strategy(n).signal for n in ("bcsfw", "soft-penalty")} == {"gradients"}
-    assert {get_strategy(n).signal for n in ("evolution", "random")} == {"scores"}
+    assert {get_strategy(n).signal for n in ("evolution", "random", "uniform")} == {"scores"}
 
 
 @pytest.mark.parametrize("name", ["bcsfw", "evolution", "random"])
@@ -118,3 +118,26 @@ def test_options_are_validated_once_with_the_option_named():
         parse_options("nsga", {})
     assert parse_options("random", {"samples": "12"}).samples == 12          # CLI strings
     assert parse_options("bcsfw").budget_images() == 200 * 16
+
+
+def test_uniform_is_the_largest_fitting_uniform_architecture_by_brute_force():
+    alphas, betas = all_architectures(SHAPE, MIN_DEPTH)
+    uniform = np.array([len(set(a.argmax(-1).ravel())) == 1 and len(set(b.argmax(-1))) == 1
+                        for a, b in zip(alphas, betas)])
+    assert uniform.sum() == SHAPE[2] * (SHAPE[1] - MIN_DEPTH + 1)
+    checked = 0
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        cs = feasible_constraints(rng, int(rng.integers(1, 3)), SHAPE, MIN_DEPTH)
+        fits = uniform & feasible_mask(cs, alphas, betas)
+        if not fits.any():
+            with pytest.raises(InfeasibleConstraintError, match="no uniform architecture"):
+                run_strategy("uniform", cs, None, None, rng)
+            continue
+        result = run_strategy("uniform", cs, None, None, rng)
+        first = cs.constraints[0].resource
+        best = max(first.evaluate(a, b) for a, b in zip(alphas[fits], betas[fits]))
+        assert first.evaluate(result.alpha, result.beta) == pytest.approx(best)
+        assert cs.satisfied(result.alpha, result.beta) and result.images == 0
+        checked += 1
+    assert checked > 100
