@@ -181,10 +181,11 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 
 # --- results ------------------------------------------------------------------------------------
-def append_row(path: Path, row: dict) -> None:
+def append_row(path: Path, row: dict, fields: Sequence[str] = FIELDS) -> None:
+    """Append ``row`` to the CSV at ``path`` (header first when the file is new)."""
     new = not path.exists()
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerow(row)

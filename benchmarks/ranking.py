@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from benchmarks.capacity import append_row, read_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "runs" / "ranking"
@@ -140,22 +142,6 @@ def supernet_recipe(sampling: str, epochs: int):
     return get_recipe("tiny").supernet.replace(epochs=epochs, batch_size=128, sampling=sampling)
 
 
-def append_row(path: Path, fields: Sequence[str], row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 # --- 1. the architectures -----------------------------------------------------------------------
 def pick(args: argparse.Namespace) -> None:
     from benchmarks.capacity import architecture_cost
@@ -201,7 +187,7 @@ def truth(args: argparse.Namespace) -> None:
         seconds, train_top1, top1, model = train_and_test(arch, splits, train_set, recipe, args.seed)
         if entry["arch"] == heaviest:
             torch.save(model.state_dict(), WORK / f"wbar_seed{args.seed}.pt")
-        append_row(TRUTH_CSV, TRUTH_FIELDS, dict(
+        append_row(TRUTH_CSV, fields=TRUTH_FIELDS, row=dict(
             date=datetime.datetime.now().isoformat(timespec="seconds"), arch=entry["arch"],
             predicted_ms=entry["predicted_ms"], params=entry["params"], macs=entry["macs"], epochs=args.epochs,
             lr=args.lr, seed=args.seed, seconds=round(seconds, 1), train_top1=round(train_top1, 2),
@@ -281,7 +267,7 @@ def signals(args: argparse.Namespace) -> None:
         # (b) the extracted subnet with BN re-estimated on training images, on the 10k test set.
         top1 = evaluate(recalibrate_bn(extract_subnet(net, arch), calibration, args.bn_batches), test)
         (eval_loss, eval_top1), (loss, loss_top1) = scores[0], scores[args.search_bn_images]
-        append_row(SIGNALS_CSV, SIGNAL_FIELDS, dict(
+        append_row(SIGNALS_CSV, fields=SIGNAL_FIELDS, row=dict(
             supernet=args.sampling, arch=str(arch), eval_loss=round(float(eval_loss[i]), 5),
             eval_top1=round(float(eval_top1[i]), 2), recalibrated_loss=round(float(loss[i]), 5),
             recalibrated_top1=round(float(loss_top1[i]), 2), bn_top1=round(top1, 2)))
@@ -330,7 +316,7 @@ def search(args: argparse.Namespace) -> None:
             seconds = time.perf_counter() - start
             model = recalibrate_bn(extract_subnet(net, outcome.arch), calibration, args.bn_batches)
             top1 = evaluate(model, test)
-            append_row(SEARCH_CSV, SEARCH_FIELDS, dict(
+            append_row(SEARCH_CSV, fields=SEARCH_FIELDS, row=dict(
                 supernet=args.sampling, bn_images=bn_images, target_ms=target,
                 predicted_ms=round(table.predict(outcome.arch), 4), arch=str(outcome.arch),
                 params=architecture_cost(outcome.arch, splits.num_classes)[0], bn_top1=round(top1, 2),
