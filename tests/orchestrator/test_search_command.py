@@ -80,3 +80,13 @@ def test_a_table_measured_for_another_classifier_is_refused(cached, capsys, tmp_
     assert main(["search", "--supernet", str(supernet), "--lut", str(other), "--target-ms", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "100-class classifier" in err[0] and "--num-classes 10" in err[0]
+
+
+def test_bn_re_estimation_runs_within_the_bound_and_rejects_negative_counts(cached, capsys):
+    model = load_table(cached[1]).resource_model(get_space("tiny"))
+    target = model.least() + 0.5 * (model.largest() - model.least())
+    assert _search(cached, "--target-ms", f"{target}", "--bn-images", "16") == 0
+    arch = Architecture.from_arch_def(ast.literal_eval(capsys.readouterr().out.splitlines()[1]), get_space("tiny"))
+    assert load_table(cached[1]).predict(arch) <= target
+    assert _search(cached, "--target-ms", f"{target}", "--bn-images", "-1") == 2
+    assert "--bn-images must be >= 0" in capsys.readouterr().err
