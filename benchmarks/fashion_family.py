@@ -23,6 +23,7 @@ from benchmarks.capacity import TEST_IMAGES, standard_error
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "fashion"
+NOTES_MARKER = "<!-- notes: kept when the file is rewritten -->"
 
 
 def run_family(name: str, algorithm: str, out: Path) -> pd.DataFrame:
@@ -121,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> None:
              "set (SE about 0.35 points). The searched run's own report: [report.md](report.md).", "",
              "![both fronts](pareto.png)", "", "## Goals", "", *goal_lines(family), "",
              "## Searched against uniform, target by target", "", *dominance_lines(family, grid), ""]
-    (OUT / "family.md").write_text("\n".join(lines))
+    # Hand-written findings below the marker survive a rerun.
+    notes = (OUT / "family.md").read_text().partition(NOTES_MARKER)[2] if (OUT / "family.md").exists() else ""
+    (OUT / "family.md").write_text("\n".join(lines) + "\n" + NOTES_MARKER + (notes or "\n"))
     print("\n".join(lines))
 
 
