@@ -96,7 +96,7 @@ def training_subset(splits, num_images: int | None, augment: bool, seed: int):
     """
     from supernet.data import TransformedSubset
 
-    train = splits.train
+    train = splits.training_set(augment)
     indices = train.indices
     if num_images is not None and num_images < len(indices):
         targets = np.asarray(train.base.targets)[indices]
@@ -104,8 +104,7 @@ def training_subset(splits, num_images: int | None, augment: bool, seed: int):
         classes = np.unique(targets)
         per_class = num_images // len(classes)
         indices = np.sort(np.concatenate([rng.permutation(indices[targets == c])[:per_class] for c in classes]))
-    transform = train.transform if augment else splits.test.transform
-    return TransformedSubset(train.base, indices, transform)
+    return TransformedSubset(train.base, indices, train.transform)
 
 
 # --- training -----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import numpy as np
 from scipy import stats
 
 from benchmarks.capacity import append_row, read_rows
+from supernet.recipes import SAMPLINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -54,7 +55,6 @@ TRUTH_FIELDS = ("date", "arch", "predicted_ms", "params", "macs", "epochs", "lr"
                 "train_top1", "trained_top1", "load_avg")
 SIGNAL_FIELDS = ("supernet", "arch", "eval_loss", "eval_top1", "recalibrated_loss", "recalibrated_top1",
                  "bn_top1")
-SAMPLINGS = ("multipath", "single-path")
 NOTES_MARKER = "<!-- notes: kept when the report is rewritten -->"
 
 
@@ -263,10 +263,10 @@ def signals(args: argparse.Namespace) -> None:
     calibration = make_loader(training_subset(splits, None, augment=False, seed=args.seed), args.bn_batch_size,
                               train=True, seed=args.seed)
     test = make_loader(splits.test, 500, train=False)
+    (eval_loss, eval_top1), (loss, loss_top1) = scores[0], scores[args.search_bn_images]
     for i, arch in enumerate(archs):
         # (b) the extracted subnet with BN re-estimated on training images, on the 10k test set.
         top1 = evaluate(recalibrate_bn(extract_subnet(net, arch), calibration, args.bn_batches), test)
-        (eval_loss, eval_top1), (loss, loss_top1) = scores[0], scores[args.search_bn_images]
         append_row(SIGNALS_CSV, fields=SIGNAL_FIELDS, row=dict(
             supernet=args.sampling, arch=str(arch), eval_loss=round(float(eval_loss[i]), 5),
             eval_top1=round(float(eval_top1[i]), 2), recalibrated_loss=round(float(loss[i]), 5),

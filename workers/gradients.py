@@ -137,18 +137,15 @@ class ShardGradients:
         self.device = device
         self.bn_images = bn_images
 
-    def _statistics(self, rng: np.random.Generator, alpha=None, beta=None, arch: tuple | None = None):
-        """The context in which a call runs: BN re-estimated under the judged paths, or training's."""
+    def _statistics(self, rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray):
+        """The context of a gradient call: BN re-estimated under paths drawn from ``(alpha, beta)``, or
+        training's statistics."""
         if not self.bn_images:
             return contextlib.nullcontext()
         x, _ = self.batch(self.bn_images, rng)
-        if arch is not None:
-            configs, depths = arch
-            sample = PathSample(configs.expand(len(x), -1, -1).clone(), depths.expand(len(x), -1).clone())
-        else:
-            generator = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-            sample = PathSample.from_distributions(self.net.space, alpha, beta, len(x), generator)
-        return self.net.batch_statistics(x, sample)
+        generator = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        return self.net.batch_statistics(x, PathSample.from_distributions(self.net.space, alpha, beta, len(x),
+                                                                          generator))
 
     def batch(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch_size`` images of the shard (without replacement while the shard has enough)."""
@@ -179,13 +176,16 @@ class ShardGradients:
         configs = torch.as_tensor(np.asarray(alphas).argmax(-1), dtype=torch.long)           # (N, S, D)
         depths = torch.as_tensor(np.asarray(betas).argmax(-1) + self.net.space.min_depth, dtype=torch.long)
         # With BN re-estimated, one architecture per pass (its own statistics), all on the same BN images.
+        bn_x = self.batch(self.bn_images, np.random.default_rng([seed, 1]))[0] if self.bn_images else None
         per_chunk = 1 if self.bn_images else max(1, SCORE_CHUNK // images)
         loss_sum, correct = np.zeros(len(configs)), np.zeros(len(configs))
         for start in range(0, len(configs), per_chunk):
             c, d = configs[start:start + per_chunk], depths[start:start + per_chunk]
             n = len(c)
             sample = PathSample(c.repeat_interleave(images, 0), d.repeat_interleave(images, 0))
-            with self._statistics(np.random.default_rng([seed, 1]), arch=(c, d)):
+            statistics = contextlib.nullcontext() if bn_x is None else self.net.batch_statistics(
+                bn_x, PathSample(c.expand(len(bn_x), -1, -1).clone(), d.expand(len(bn_x), -1).clone()))
+            with statistics:
                 logits = self.net(x.repeat(n, 1, 1, 1), sample)
             target = y.repeat(n)
             loss = F.cross_entropy(logits, target, reduction="none").view(n, images)

@@ -27,7 +27,7 @@ class UniformOptions(StrategyOptions):
 def uniform_architectures(alpha_shape: tuple[int, int, int], num_depths: int):
     """Every ``(alpha, beta)`` one-hot pair with the same configuration in every block and the same depth
     in every stage: ``num_configs * num_depths`` of them."""
-    stages, max_depth, configs = alpha_shape
+    stages, _, configs = alpha_shape
     for config in range(configs):
         for depth in range(num_depths):
             alpha = np.zeros(alpha_shape)
