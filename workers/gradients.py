@@ -122,7 +122,7 @@ class ShardGradients:
     shard under the paths being judged (drawn from ``(alpha, beta)``; for a score, the architecture itself)
     instead of using the statistics training left, averaged over every path. It ranks the architectures of
     a supernet trained one path per batch better (tau 0.05 -> 0.29); for a multipath w* it bought nothing
-    at 2-4x the search's time (256 images), and with too few (64) the noisy statistics of deep paths steer
+    at 3-5x the search's time (256 images), and with too few (64) the noisy statistics of deep paths steer
     the search to the lightest (``benchmarks/results/ranking.md``). 0 (the default, the official code's
     mode) keeps training's.
     """
