@@ -240,13 +240,20 @@ class Pipeline:
         from workers.supernet_task import start_supernet_training
 
         res = self.config.resources.supernet
+        # Each epoch's state, in the entry itself: a retried task, or a run started again after its driver
+        # died, resumes after the last finished epoch (a cluster keeps its cache on the shared disk).
+        epochs = folder / "epochs"
+        if epochs.is_dir():
+            self.progress.say(f"  resuming from the epochs saved in {epochs}")
         with progress_board() as board:
             ref = start_supernet_training(self.space, self.num_classes, self.config.data, self.config.training_seed,
-                                          recipe, self.config.training_seed, board, res.cpus, res.gpus)
+                                          recipe, self.config.training_seed, board, res.cpus, res.gpus,
+                                          str(epochs), self.config.max_failures)
             trained, cost["cpu_s"] = self.progress.wait(ref, "training w-bar, then w*", board,
                                                       recipe.heaviest.epochs + recipe.supernet.epochs)
         _save_supernet(folder, trained, self.space, self.num_classes, recipe,
                        {"data": self.config.data, "seed": self.config.training_seed})
+        shutil.rmtree(epochs)       # not part of the entry: its manifest lists only the weights
         return trained
 
     # --- 3. targets ------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ Accuracies are top-1 in percent.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -26,6 +28,7 @@ from hardcore_nas.process import keep_heap
 from .arch import Architecture
 from .channels import reorder_channels
 from .elastic import ElasticSupernet, timm_features
+from .epoch_state import load_epoch_state, save_epoch_state
 from .recipes import StageRecipe
 from .sampling import PathSample
 from .space import SearchSpace
@@ -38,6 +41,8 @@ __all__ = ["LossFn", "EpochCallback", "configure_cpu", "fit", "train_heaviest", 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 EpochCallback = Callable[[dict, nn.Module], None]
 Metrics = Callable[[nn.Module], "dict[str, float]"]
+
+logger = logging.getLogger(__name__)
 
 
 def configure_cpu(num_threads: int | None = None) -> int:
@@ -73,13 +78,18 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 # --- the shared loop ----------------------------------------------------------------------------
 def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: StageRecipe, *,
         metrics: Metrics | None = None, on_epoch: EpochCallback | None = None,
-        desc: str = "train") -> list[dict]:
+        desc: str = "train", epoch_state: Path | None = None,
+        generators: Sequence[torch.Generator] = ()) -> list[dict]:
     """Train ``model`` in place with ``loss_fn(model, images, targets) -> (loss, logits)``.
 
     timm's optimiser (``recipe.opt``) and scheduler (stepped per update, warm-up and cooldown included);
     with ``recipe.ema_decay`` > 0 a :class:`ModelEmaV3` (with warm-up) is kept and its weights are copied
     into ``model`` at the end. After every epoch ``metrics(eval_model)`` (the EMA model when on) is merged
     into the epoch's record and ``on_epoch(record, eval_model)`` is called. Returns the records.
+
+    With ``epoch_state`` (a file), everything the next epoch depends on is saved there after every epoch
+    (weights, optimiser, EMA, the global, loader and ``generators`` random states), and a stage that finds
+    it resumes after its last saved epoch, on the same course as if it had not been stopped.
     """
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
@@ -95,7 +105,11 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
     eval_model = ema.module if ema is not None else model
     device = _device_of(model)
     history, updates = [], 0
-    for epoch in range(num_epochs):
+    rngs = [g for g in (train_loader.generator, *generators) if g is not None]
+    resumed = _resume(epoch_state, desc, num_epochs, steps_per_epoch, model, optimizer, ema, rngs)
+    if resumed is not None:
+        history, updates = resumed
+    for epoch in range(len(history), num_epochs):
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{num_epochs}", leave=False)
@@ -122,6 +136,12 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
         if metrics is not None:
             record.update(metrics(eval_model))
         history.append(record)
+        if epoch_state is not None:
+            save_epoch_state(epoch_state, {
+                "desc": desc, "num_epochs": num_epochs, "steps_per_epoch": steps_per_epoch, "history": history,
+                "updates": updates, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "ema": ema.state_dict() if ema is not None else {}, "torch_rng": torch.get_rng_state(),
+                "generators": [g.get_state() for g in rngs]})
         if not _quiet():
             tqdm.write(f"{desc} {epoch + 1}/{num_epochs}: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
@@ -130,6 +150,29 @@ def fit(model: nn.Module, loss_fn: LossFn, train_loader: DataLoader, recipe: Sta
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())
     return history
+
+
+def _resume(path: Path | None, desc: str, num_epochs: int, steps_per_epoch: int, model: nn.Module,
+            optimizer: torch.optim.Optimizer, ema: ModelEmaV3 | None, rngs: list[torch.Generator]
+            ) -> tuple[list[dict], int] | None:
+    """Load what :func:`fit` saved at ``path`` into the live objects; ``(history, updates)``, or None when
+    there is nothing to resume (or it is of another schedule, which starts the stage again)."""
+    saved = load_epoch_state(path) if path is not None else None
+    if saved is None:
+        return None
+    shape = (desc, num_epochs, steps_per_epoch, len(rngs))
+    if (saved["desc"], saved["num_epochs"], saved["steps_per_epoch"], len(saved["generators"])) != shape:
+        logger.warning("%s is of another schedule; starting %s from its first epoch", path, desc)
+        return None
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if ema is not None:
+        ema.load_state_dict(saved["ema"])
+    torch.set_rng_state(saved["torch_rng"])
+    for generator, state in zip(rngs, saved["generators"]):
+        generator.set_state(state)
+    logger.info("%s: resuming after epoch %d of %d (%s)", desc, len(saved["history"]), num_epochs, path)
+    return saved["history"], saved["updates"]
 
 
 def _quiet() -> bool:
@@ -199,8 +242,10 @@ def _classification_loss(recipe: StageRecipe) -> nn.Module:
 
 def train_heaviest(space: SearchSpace, num_classes: int, train_loader: DataLoader, recipe: StageRecipe, *,
                    val_loader: DataLoader | None = None, on_epoch: EpochCallback | None = None,
-                   device: str | torch.device = "cpu") -> tuple[MobileNetV3, list[dict]]:
-    """Stage 1, w-bar: the heaviest architecture as a plain timm MobileNetV3, trained normally on ``device``."""
+                   device: str | torch.device = "cpu", epoch_state: Path | None = None
+                   ) -> tuple[MobileNetV3, list[dict]]:
+    """Stage 1, w-bar: the heaviest architecture as a plain timm MobileNetV3, trained normally on ``device``
+    (resumable from ``epoch_state``, see :func:`fit`)."""
     model = build_timm_model(Architecture.heaviest(space), num_classes, drop_rate=recipe.drop_rate,
                              drop_path_rate=recipe.drop_path_rate).to(device)
     criterion = _classification_loss(recipe)
@@ -210,13 +255,14 @@ def train_heaviest(space: SearchSpace, num_classes: int, train_loader: DataLoade
         return criterion(logits, targets), logits
 
     metrics = (lambda m: {"val_top1": evaluate(m, val_loader)}) if val_loader is not None else None
-    history = fit(model, loss_fn, train_loader, recipe, metrics=metrics, on_epoch=on_epoch, desc="w-bar")
+    history = fit(model, loss_fn, train_loader, recipe, metrics=metrics, on_epoch=on_epoch, desc="w-bar",
+                  epoch_state=epoch_state)
     return model.eval(), history
 
 
 def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataLoader, recipe: StageRecipe,
                    *, num_classes: int, val_loader: DataLoader | None = None,
-                   on_epoch: EpochCallback | None = None, seed: int = 0
+                   on_epoch: EpochCallback | None = None, seed: int = 0, epoch_state: Path | None = None
                    ) -> tuple[ElasticSupernet, list[dict]]:
     """Stage 2, w*: the elastic supernet initialised from w-bar, trained with multipath sampling.
 
@@ -224,7 +270,8 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
     ``recipe.sampling == "single-path"``, one path per batch as the paper's baseline); the loss is
     CE(label smoothing) + kd_weight * (stage-wise MSE / feature_kd_divisor + KL) against the frozen
     teacher w-bar (set to eval mode without gradients). Trains on the teacher's device. Per-epoch
-    metrics: val top-1 of the heaviest and lightest paths.
+    metrics: val top-1 of the heaviest and lightest paths. Resumable from ``epoch_state`` (see :func:`fit`;
+    the channel order is computed again, the same from the same w-bar and batches).
     """
     if recipe.taylor_batches:
         # Function-preserving: the teacher computes the same, with its most important channels first.
@@ -249,7 +296,8 @@ def train_supernet(space: SearchSpace, teacher: MobileNetV3, train_loader: DataL
     named = {"heaviest": Architecture.heaviest(space), "lightest": Architecture.lightest(space)}
     metrics = (lambda m: {f"val_top1_{name}": evaluate_architecture(m, arch, val_loader)
                           for name, arch in named.items()}) if val_loader is not None else None
-    history = fit(net, loss_fn, train_loader, recipe, metrics=metrics, on_epoch=on_epoch, desc="w*")
+    history = fit(net, loss_fn, train_loader, recipe, metrics=metrics, on_epoch=on_epoch, desc="w*",
+                  epoch_state=epoch_state, generators=(paths,))
     return net.eval(), history
 
 
