@@ -6,7 +6,7 @@ export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: run test lint cluster-test install clean system-data fashion-mnist
+.PHONY: run test lint cluster-test fault-test install clean system-data fashion-mnist
 
 install: $(STAMP) system-data
 
@@ -28,6 +28,11 @@ test: lint system-data
 # The fake multi-node autoscaling test (minutes; not in `make test`): writes benchmarks/results/cluster.md.
 cluster-test: $(STAMP)
 	HCN_CLUSTER_REPORT=benchmarks/results/cluster.md $(VENV)/bin/python -m pytest -m cluster tests/cluster -v $(PYTEST_ARGS)
+
+# Every fault-injection case (make test runs the short ones): writes benchmarks/results/faults.md.
+fault-test: $(STAMP)
+	HCN_FAULTS_REPORT=benchmarks/results/faults.md $(VENV)/bin/python -m pytest -m "not cluster" -v \
+		tests/faults tests/orchestrator/test_cache.py tests/orchestrator/test_tracking.py tests/workers/test_finetune.py $(PYTEST_ARGS)
 
 # Fashion-MNIST (`--data fashion-mnist`) from Debian's dataset-fashion-mnist when we are root with apt-get;
 # otherwise one line on how, and go on (the tests that need it skip).

@@ -130,11 +130,12 @@ class MlflowObserver:
                 **member.resources, "arch": member.arch,
                 "latency_table_hash": self.table_hashes[member.device], "supernet_run_id": self.supernet_run_id,
                 "over_target": member.over_target, "search_run_id": member.search_run_id,
-                "finetune_run_id": member.finetune_run_id, "pipeline_run_id": self.parent_id,
+                "finetune_run_id": member.finetune_run_id, "pipeline_run_id": self.parent_id, "member": member.key,
                 # the latency backend the device measures with, and the same network for ONNX Runtime
                 "runtime": runtime,
                 "onnx_model_uri": member.onnx_model_uri}
         description = (f"HardCoRe-NAS family on {dataset}, space {space_name}, for device {member.device}: "
                        f"one version per latency target, aliased by its target in ms "
                        f"({target_alias(member.target_ms)} is the member for {member.target_ms:g} ms)")
-        return self.tracker.register(member.model_uri, name, target_alias(member.target_ms), tags, description)
+        return self.tracker.register(member.model_uri, name, target_alias(member.target_ms), tags, description,
+                                     identity=("pipeline_run_id", "member"))

@@ -97,10 +97,16 @@ class Tracker:
     # --- runs --------------------------------------------------------------------------------
     def start_parent(self, name: str, params: Mapping, tags: Mapping | None = None,
                      resume_id: str | None = None) -> str:
-        """The run of one ``hardcore-nas run`` (or the interrupted one, resumed)."""
+        """The run of one ``hardcore-nas run``, or the interrupted one resumed: then its nested runs still
+        RUNNING (their driver died before it could end them) end as KILLED, since what they were doing is
+        done again."""
         if resume_id is not None:
             self.client.update_run(resume_id, status="RUNNING")
             self.parent_id = resume_id
+            for run in self.client.search_runs(
+                    [self.experiment_id], max_results=10_000,
+                    filter_string=f"tags.mlflow.parentRunId = '{resume_id}' and attributes.status = 'RUNNING'"):
+                self.client.set_terminated(run.info.run_id, status="KILLED")
             return resume_id
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={k: str(v) for k, v in (tags or {}).items()})
@@ -212,8 +218,13 @@ class Tracker:
                                          onnx_execution_providers=["CPUExecutionProvider"])
         return info.model_uri
 
-    def register(self, model_uri: str, name: str, alias: str, tags: Mapping, description: str) -> Registration:
-        """A new version of ``name`` from ``model_uri`` with ``tags``; ``alias`` moves to it."""
+    def register(self, model_uri: str, name: str, alias: str, tags: Mapping, description: str,
+                 identity: tuple[str, ...] = ()) -> Registration:
+        """A new version of ``name`` from ``model_uri`` with ``tags``; ``alias`` moves to it.
+
+        A version whose ``identity`` tags (names in ``tags``) equal these is that same member registered
+        before its run was interrupted: it is kept, not registered twice.
+        """
         import mlflow
         from mlflow.exceptions import MlflowException
 
@@ -221,6 +232,9 @@ class Tracker:
             self.client.get_registered_model(name)
         except MlflowException:
             self.client.create_registered_model(name, description=description)
-        version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
+        tags = {k: str(v) for k, v in tags.items()}
+        same = " and ".join([f"name = '{name}'", *(f"tags.{k} = '{tags[k]}'" for k in identity)])
+        found = self.client.search_model_versions(same) if identity else []
+        version = found[0] if found else mlflow.register_model(model_uri, name, tags=tags)
         self.client.set_registered_model_alias(name, alias, version.version)
         return Registration(name, int(version.version), alias)

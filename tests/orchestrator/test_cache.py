@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from orchestrator.cache import MANIFEST, StageCache
+from tests.faults.report import record_fault
 
 INPUTS = {"space": "tiny", "profile": {"name": "cpu-bs1"}}
 
@@ -48,6 +49,9 @@ def test_a_truncated_file_is_reported_in_one_line_and_computed_again(tmp_path, c
     (record,) = caplog.records
     assert "SHA-256 mismatch" in record.getMessage() and "\n" not in record.getMessage()
     assert _fill(cache).reused
+    record_fault("cached file truncated", "a cached table cut to 5 bytes on disk",
+                 survived="reported in one line (SHA-256 mismatch), computed again, never used", extra_s=None,
+                 lost="the cached result (computed again)")
 
 
 def test_an_edited_or_unreadable_manifest_is_not_trusted(tmp_path, caplog):
@@ -61,6 +65,9 @@ def test_an_edited_or_unreadable_manifest_is_not_trusted(tmp_path, caplog):
     manifest.write_text(json.dumps(body))
     assert not _fill(cache).reused
     assert len(caplog.records) == 2 and all("computing it again" in r.getMessage() for r in caplog.records)
+    record_fault("cache manifest truncated or edited", "the manifest cut short; its file list deleted",
+                 survived="reported in one line each, computed again, never used", extra_s=None,
+                 lost="the cached result (computed again)")
 
 
 def _racer(root: str, log: str) -> None:
@@ -87,3 +94,6 @@ def test_two_runs_sharing_a_cache_compute_once_and_never_read_half_written_files
         racer.join(timeout=60)
     assert [r.exitcode for r in racers] == [0, 0]
     assert log.read_text().splitlines() == ["computed"]
+    record_fault("two runs sharing one cache", "two processes open the same entry at once",
+                 survived="one computed, the other waited on the lock and read the finished entry",
+                 extra_s=None, lost="nothing")

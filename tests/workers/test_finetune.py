@@ -11,6 +11,7 @@ from supernet import Architecture, get_space
 from supernet.elastic import ElasticSupernet
 from supernet.recipes import get_recipe
 from supernet.timm_models import build_timm_model
+from tests.faults.report import record_fault
 from workers.finetune import FinetuneJob, load_checkpoint_model, trainable
 from workers.gradients import numpy_state
 
@@ -65,3 +66,6 @@ def test_a_killed_trial_is_retried_from_its_last_checkpoint(tmp_path):
         model = load_checkpoint_model(folder, arch, 10)
     assert isinstance(model, torch.nn.Module) and not model.training
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    record_fault("fine-tune trial's worker killed", "SIGKILL to the trial's process after epoch 1 of 2",
+                 survived="Tune retried the trial from its epoch-1 checkpoint; epoch 1 not trained again",
+                 extra_s=None, lost="the epoch in progress")

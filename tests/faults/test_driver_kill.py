@@ -1,0 +1,218 @@
+"""Fault injection: the driver (``hardcore-nas run``) killed by SIGKILL in each stage, then ``--resume``.
+
+Every case runs the real command line in its own process session, kills the driver's process by PID when
+its stage is under way (read from the driver's output and the files it writes), runs ``--resume`` in the
+same folder, and checks what a user would: the family is complete and the same as an unbroken run's (same
+architectures; the searches are seeded and the supernet resumes bit for bit), the registry holds one
+version per member, and no MLflow run is left RUNNING. A kill in the latency-table stage measures the
+table again (a new sample of a noisy measurement), so that case checks completion, not equality.
+
+``make test`` runs two cases (the supernet, whose resume is the subtle one, and the registry); ``make
+fault-test`` runs them all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from orchestrator.config import parse_config
+from tests.faults.report import record_fault
+
+pytestmark = pytest.mark.slow
+
+KILL_WAIT_S = 600
+
+
+def fault_config(root: Path, cache: Path) -> dict:
+    """Small enough for minutes, with two epochs in w* and in the fine-tunes so that kills can land inside
+    them; one tracking store for every case."""
+    return parse_config({
+        "name": "faults",
+        "devices": ["cpu-bs1"],
+        "targets": {"cpu-bs1": {"auto": 2}},
+        "training": {"heaviest": {"epochs": 1}, "supernet": {"epochs": 2}, "finetune": {"epochs": 2}},
+        "search": {"steps": 20, "batch_size": 8},
+        "latency": {"protocol": {"contexts": 1, "repeats": 3, "warmup": 2, "runs_per_visit": 3,
+                                 "networks_per_process": 40}},
+        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
+                     "experiment": "faults"},
+        "cache_dir": str(cache),
+    }).to_dict()
+
+
+@dataclass
+class Driver:
+    """``hardcore-nas run`` in a process session of its own, its output in ``log``."""
+    process: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, config: dict, out: Path, *flags: str) -> Driver:
+        path = out.with_suffix(".yaml")
+        path.write_text(yaml.safe_dump(config))
+        log = out.with_name(f"{out.name}{'-resume' if flags else ''}.log")
+        with log.open("w") as f:
+            # Unbuffered: the kill triggers read the output as it is written.
+            env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+            process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "--config", str(path),
+                                        "--out", str(out), *flags], stdout=f, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+        return cls(process, log)
+
+    def finish(self, timeout_s: float = 900) -> float:
+        """Wait for a successful end; its wall time."""
+        started = time.perf_counter()
+        try:
+            code = self.process.wait(timeout=timeout_s)
+        finally:
+            self.reap()
+        assert code == 0, self.log.read_text()[-3000:]
+        return time.perf_counter() - started
+
+    def reap(self) -> None:
+        """Whatever the driver left in its session (Ray's agents outlive a killed driver for minutes)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@dataclass(frozen=True)
+class Case:
+    stage: str
+    trigger: Callable[[Path, Path, str], bool]     # (out, cache, driver output so far) -> kill now
+    cache: str          # the cache it starts from: "empty", "tables" (no supernet) or "full"
+    same_family: bool = True
+
+
+def _after(line: str, seconds: float) -> Callable[[Path, Path, str], bool]:
+    seen: dict[str, float] = {}
+
+    def trigger(out: Path, cache: Path, text: str) -> bool:
+        if line in text:
+            seen.setdefault(line, time.monotonic())
+            return time.monotonic() - seen[line] >= seconds
+        return False
+    return trigger
+
+
+def _exists(pattern: str, under: str) -> Callable[[Path, Path, str], bool]:
+    return lambda out, cache, text: any((cache if under == "cache" else out).glob(pattern))
+
+
+CASES = [
+    pytest.param(Case("latency tables", _after("[1/7] latency tables ...", 3), "empty", same_family=False),
+                 marks=pytest.mark.fault_long, id="latency-tables"),
+    pytest.param(Case("supernet (during w*)", _exists("supernet/*/epochs/w-star.safetensors", "cache"), "tables"),
+                 id="supernet"),
+    pytest.param(Case("searches", _after("[4/7] searches ...", 4), "full"),
+                 marks=pytest.mark.fault_long, id="searches"),
+    pytest.param(Case("fine-tunes", _exists("tune/finetune/*/checkpoint_000000", "out"), "full"),
+                 marks=pytest.mark.fault_long, id="fine-tunes"),
+    pytest.param(Case("measurement", _after("[6/7] measurement ...", 2), "full"),
+                 marks=pytest.mark.fault_long, id="measurement"),
+    pytest.param(Case("registry and report", _after("Created version", 0), "full"), id="registry"),
+]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The root of every case, with one unbroken run whose cache the cases start from."""
+    root = tmp_path_factory.mktemp("driver-kill")
+    config = fault_config(root, root / "cache")
+    Driver.start(config, root / "reference").finish()
+    return root, config
+
+
+@pytest.fixture(scope="module")
+def unbroken_s(reference):
+    """Wall time of an unbroken run from each starting cache (measured once, only for the results file)."""
+    root, config = reference
+    times: dict[str, float] = {}
+
+    def measure(kind: str) -> float | None:
+        if not os.environ.get("HCN_FAULTS_REPORT"):
+            return None
+        if kind not in times:
+            cache = root / f"cache-{kind}"
+            _prepare_cache(root, kind, cache)
+            times[kind] = Driver.start({**config, "cache_dir": str(cache)}, root / f"unbroken-{kind}").finish()
+        return times[kind]
+    return measure
+
+
+def _prepare_cache(root: Path, kind: str, cache: Path) -> None:
+    if kind == "empty":
+        return
+    shutil.copytree(root / "cache", cache)
+    if kind == "tables":
+        shutil.rmtree(cache / "supernet")
+
+
+def _kill_when(driver: Driver, case: Case, out: Path, cache: Path) -> float:
+    """SIGKILL the driver once ``case``'s stage is under way; the seconds it ran."""
+    started = time.monotonic()
+    while not case.trigger(out, cache, driver.log.read_text()):
+        assert driver.process.poll() is None, f"the run ended before the {case.stage} stage could be interrupted"
+        assert time.monotonic() - started < KILL_WAIT_S, f"the {case.stage} stage never started"
+        time.sleep(0.05)
+    os.kill(driver.process.pid, signal.SIGKILL)
+    driver.process.wait()
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case, tmp_path):
+    root, config = reference
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    _prepare_cache(root, case.cache, cache)
+    config = {**config, "cache_dir": str(cache)}
+    driver = Driver.start(config, out)
+    try:
+        ran_s = _kill_when(driver, case, out, cache)
+    finally:
+        driver.reap()
+    resumed_s = Driver.start(config, out, "--resume").finish()
+
+    family = pd.read_csv(out / "pareto.csv")
+    assert (family["predicted_ms"] <= family["target_ms"]).all()
+    if case.same_family:
+        unbroken = pd.read_csv(root / "reference" / "pareto.csv")
+        assert list(family["target_ms"]) == list(unbroken["target_ms"])
+        assert list(family["arch"]) == list(unbroken["arch"])
+
+    client = mlflow.MlflowClient(config["tracking"]["uri"])
+    parent = json.loads((out / "state.json").read_text())["parent_run_id"]
+    names = {uri.removeprefix("models:/").split("@")[0] for uri in family["model_uri"]}
+    versions = [v for name in names
+                for v in client.search_model_versions(f"name = '{name}' and tags.pipeline_run_id = '{parent}'")]
+    assert sorted(v.tags["member"] for v in versions) == sorted(
+        f"{d}@{t:g}ms" for d, t in zip(family["device"], family["target_ms"]))     # one version per member
+    experiment = client.get_experiment_by_name("faults").experiment_id
+    running = client.search_runs([experiment], "attributes.status = 'RUNNING'")
+    assert not running, [r.info.run_name for r in running]
+
+    nested = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+    unbroken = unbroken_s(case.cache)
+    record_fault(f"driver SIGKILL during {case.stage}",
+                 "`os.kill(driver, SIGKILL)` once the stage is under way, then `hardcore-nas run --resume`",
+                 survived=("family complete" + (", the same architectures and targets" if case.same_family
+                                                else " (the table measured again)")
+                           + f", {len(versions)} registry versions for {len(family)} members, no run RUNNING "
+                           + f"({sum(r.info.status == 'KILLED' for r in nested)} interrupted nested runs "
+                           + "ended as KILLED)"),
+                 extra_s=None if unbroken is None else ran_s + resumed_s - unbroken,
+                 lost="nothing" if case.same_family else "the half-measured table")
