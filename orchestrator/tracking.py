@@ -74,6 +74,25 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
                          f"to a local store such as sqlite:///mlflow.db") from None
 
 
+@contextmanager
+def _first_use_lock(uri: str) -> Iterator[None]:
+    """One process at a time through a SQLite store's first use: MLflow creates and migrates its tables
+    then, and two runs doing it at once on a new ``mlflow.db`` fail ("duplicate column name"), as would
+    two creating the same experiment. A server store serialises this itself."""
+    import fcntl
+
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(f"{uri.removeprefix('sqlite:///')}.lock")
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Tracker:
     """An experiment in one tracking store, with a local (or remote) artifact root."""
 
@@ -85,13 +104,15 @@ class Tracker:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         self.uri = uri
-        self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is None:
-            location = artifact_root if "://" in artifact_root else Path(artifact_root).resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
-        else:
-            self.experiment_id = found.experiment_id
+        with _first_use_lock(uri):
+            self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+            self.client.search_registered_models(max_results=1)      # the registry's tables, made now
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None:
+                location = artifact_root if "://" in artifact_root else Path(artifact_root).resolve().as_uri()
+                self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+            else:
+                self.experiment_id = found.experiment_id
         self.parent_id: str | None = None
 
     # --- runs --------------------------------------------------------------------------------

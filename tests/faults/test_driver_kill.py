@@ -16,8 +16,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,68 +24,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-import yaml
 
-from orchestrator.config import parse_config
+from tests.faults.drivers import Driver, fault_config
 from tests.faults.report import record_fault
 
 pytestmark = pytest.mark.slow
 
 KILL_WAIT_S = 600
-
-
-def fault_config(root: Path, cache: Path) -> dict:
-    """Small enough for minutes, with two epochs in w* and in the fine-tunes so that kills can land inside
-    them; one tracking store for every case."""
-    return parse_config({
-        "name": "faults",
-        "devices": ["cpu-bs1"],
-        "targets": {"cpu-bs1": {"auto": 2}},
-        "training": {"heaviest": {"epochs": 1}, "supernet": {"epochs": 2}, "finetune": {"epochs": 2}},
-        "search": {"steps": 20, "batch_size": 8},
-        "latency": {"protocol": {"contexts": 1, "repeats": 3, "warmup": 2, "runs_per_visit": 3,
-                                 "networks_per_process": 40}},
-        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
-                     "experiment": "faults"},
-        "cache_dir": str(cache),
-    }).to_dict()
-
-
-@dataclass
-class Driver:
-    """``hardcore-nas run`` in a process session of its own, its output in ``log``."""
-    process: subprocess.Popen
-    log: Path
-
-    @classmethod
-    def start(cls, config: dict, out: Path, *flags: str) -> Driver:
-        path = out.with_suffix(".yaml")
-        path.write_text(yaml.safe_dump(config))
-        log = out.with_name(f"{out.name}{'-resume' if flags else ''}.log")
-        with log.open("w") as f:
-            # Unbuffered: the kill triggers read the output as it is written.
-            env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
-            process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "--config", str(path),
-                                        "--out", str(out), *flags], stdout=f, stderr=subprocess.STDOUT, env=env,
-                                       start_new_session=True)
-        return cls(process, log)
-
-    def finish(self, timeout_s: float = 900) -> float:
-        """Wait for a successful end; its wall time."""
-        started = time.perf_counter()
-        try:
-            code = self.process.wait(timeout=timeout_s)
-        finally:
-            self.reap()
-        assert code == 0, self.log.read_text()[-3000:]
-        return time.perf_counter() - started
-
-    def reap(self) -> None:
-        """Whatever the driver left in its session (Ray's agents outlive a killed driver for minutes)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @dataclass(frozen=True)
