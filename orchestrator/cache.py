@@ -4,7 +4,8 @@ A folder counts only once its manifest exists; the manifest is written last and 
 records the SHA-256 of every file beside it. A folder whose files no longer match (truncated, edited) or
 whose manifest does not parse is reported in one line and computed again, never silently used. One
 process at a time works on a folder (an exclusive file lock), so two runs sharing a cache compute a
-table or a supernet once: the second waits, then reads what the first wrote.
+table or a supernet once: the second waits, then reads what the first wrote. A folder, or a file in it, that
+is a symlink out of the cache root is refused in one line: it would be read, and written through.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from hardcore_nas import content_hash
+from hardcore_nas import UsageError, content_hash
+from hardcore_nas.checks import check_inside, read_json
 
 __all__ = ["CacheEntry", "Cached", "StageCache"]
 
@@ -55,9 +57,9 @@ class CacheEntry:
         if not file.is_file():
             return None
         try:
-            manifest = json.loads(file.read_text())
+            manifest = read_json(file, "cache manifest", allow_nan=True)
             recorded = manifest["files"]
-        except (ValueError, KeyError, TypeError):
+        except (UsageError, KeyError, TypeError):
             logger.warning("cache %s: its manifest is unreadable or from an older release; computing it again",
                            self.path)
             return None
@@ -78,6 +80,10 @@ class CacheEntry:
     def get_or_compute(self, load: Callable[[Path], T], compute: Callable[[Path], T]) -> Cached[T]:
         """``load(folder)`` when the folder is complete and intact, else ``compute(folder)`` (which writes
         the files; the caller completes the entry once it knows what to record)."""
+        root = self.path.parents[1]         # <root>/<kind>/<entry>
+        check_inside(self.path, root, "cache folder")
+        for path in self.path.rglob("*"):
+            check_inside(path, root, "cache file")
         manifest = self.manifest
         if manifest is None and self.path.exists():
             (self.path / MANIFEST).unlink(missing_ok=True)     # half-written or damaged: start clean

@@ -7,7 +7,6 @@ the default. Every problem is a :class:`UsageError` whose one line names the key
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hardcore_nas import UsageError, packaged_file
+from hardcore_nas.checks import is_number, short
 from solvers.strategies import (
     DEFAULT_STRATEGY,
     OptionError,
@@ -34,13 +34,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 # --- small checks; ``key`` is the dotted path printed in messages -------------------------------
 def _fail(key: str, allowed: str, value: Any) -> UsageError:
-    return UsageError(f"config key '{key}': must be {allowed}, got {value!r}")
+    return UsageError(f"config key '{key}': must be {allowed}, got {short(value)}")
 
 
 def _mapping(value: Any, key: str, known: set[str]) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
+        if not key:
+            raise UsageError(f"a config is a mapping of sections ({', '.join(sorted(known))}), got {short(value)}")
         raise _fail(key, "a mapping", value)
     unknown = sorted(set(value) - known)
     if unknown:
@@ -51,15 +53,15 @@ def _mapping(value: Any, key: str, known: set[str]) -> dict:
 
 
 def _int(value: Any, key: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    if not is_number(value, int) or value < least:
         raise _fail(key, f"an integer >= {least}", value)
     return value
 
 
 def _number(value: Any, key: str, least: float, *, strict: bool = False,
             most: float | None = None) -> float:
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-          and (value > least if strict else value >= least) and (most is None or value <= most))
+    ok = (is_number(value) and (value > least if strict else value >= least)
+          and (most is None or value <= most))
     if not ok:
         bound = f"> {least}" if strict else f">= {least}"
         raise _fail(key, f"a number {bound}" + (f" and <= {most}" if most is not None else ""), value)
@@ -328,12 +330,23 @@ def load_config(path: str | Path | None, ray_address: str | None = None) -> RunC
 
     path = _config_path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        # safe_load builds only plain data: a python/object tag is a ConstructorError, never a call.
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"config file {path} is not valid YAML{where}") from None
-    return parse_config(raw, ray_address)
+        problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
+        raise UsageError(f"config file {path} is not valid YAML{where}{problem}") from None
+    except RecursionError:
+        raise UsageError(f"config file {path} is not valid YAML: nested too deeply") from None
+    except ValueError as exc:       # an integer of more digits than Python converts
+        raise UsageError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        return parse_config(raw, ray_address)
+    except UsageError as exc:
+        raise UsageError(f"config file {path}: {exc}") from None
 
 
 def _config_path(path: str | Path) -> Path:
@@ -375,12 +388,16 @@ def _bounds(raw: Any) -> dict[str, float]:
 
 
 def _space(raw: Any, base: RunConfig) -> dict:
-    from supernet.space import list_spaces
+    from supernet.space import get_space, list_spaces
 
     raw = _mapping(raw, "space", {"preset", "width_multiplier"})
     preset = _choice(raw.get("preset", base.preset), "space.preset", tuple(list_spaces()))
     width = _number(raw.get("width_multiplier", base.width_multiplier), "space.width_multiplier", 0.0,
                     strict=True)
+    try:
+        get_space(preset, width)        # the space owns the range a width multiplier may take
+    except UsageError as exc:
+        raise UsageError(f"config key 'space.width_multiplier': {exc}") from None
     return {"preset": preset, "width_multiplier": width}
 
 
@@ -425,8 +442,8 @@ def _training(raw: Any, base: RunConfig) -> dict:
         overrides = dict(_mapping(raw.get(stage, default), f"training.{stage}", known))
         try:
             getattr(get_recipe(recipe), stage).replace(**overrides)
-        except (UsageError, TypeError, ValueError) as exc:
-            raise UsageError(f"config key 'training.{stage}': {exc}") from None
+        except OptionError as exc:
+            raise _fail(f"training.{stage}.{exc.option}", exc.allowed, exc.value) from None
         out[stage] = overrides
     out["max_failures"] = _int(raw.get("max_failures", base.max_failures), "training.max_failures", 0)
     out["training_seed"] = _int(raw.get("seed", base.training_seed), "training.seed", 0)
@@ -441,8 +458,8 @@ def _latency(raw: Any, base: RunConfig) -> dict:
                              _fields(Protocol)))
     try:
         Protocol(**protocol)
-    except ValueError as exc:
-        raise UsageError(f"config key 'latency.protocol': {exc}") from None
+    except OptionError as exc:
+        raise _fail(f"latency.protocol.{exc.option}", exc.allowed, exc.value) from None
     noise = _number(raw.get("noise", base.latency_noise), "latency.noise", 0.0, most=1.0)
     return {"latency_protocol": protocol, "latency_noise": noise}
 

@@ -42,7 +42,7 @@ from .config import RunConfig
 from .observer import MlflowObserver
 from .progress import Progress
 from .report import StageCost, plot_pareto, render_report, write_pareto_csv
-from .state import RunState
+from .state import Finetune, RunState
 from .tracking import registered_model_name
 
 __all__ = ["STAGES", "Member", "Pipeline", "run_pipeline"]
@@ -83,6 +83,7 @@ class Pipeline:
         self.config = config
         self.out = Path(out).resolve()
         self.resume = resume
+        self.saved = RunState.load(self.state_path, Member) if resume else None    # refused before any start
         self.observer = MlflowObserver(config)      # first: an unreachable tracking store fails before any work
         self.cache = StageCache(config.cache_dir)
         self.progress = Progress(STAGES)
@@ -143,7 +144,7 @@ class Pipeline:
                      include_dashboard=False, runtime_env=quiet)
 
     def _open_state(self) -> None:
-        saved = RunState.load(self.state_path) if self.resume else None
+        saved = self.saved
         if saved is not None and saved.config_hash != self.state.config_hash:
             raise UsageError(f"--resume: {self.out} holds a run of another config; run without --resume "
                              f"or give the same config")
@@ -381,8 +382,8 @@ class Pipeline:
                 model = load_checkpoint_model(folder, Architecture.from_string(arch, self.space), self.num_classes)
             run_id, model_uri, onnx_uri = self.observer.finetune_finished(arch, recipe, result, model, example)
             cpu += float(result.metrics.get("cpu_seconds", 0.0))
-            self.state.finetunes[arch] = {"top1": float(result.metrics["test_top1"]), "run_id": run_id,
-                                          "model_uri": model_uri, "onnx_model_uri": onnx_uri}
+            self.state.finetunes[arch] = dataclasses.asdict(Finetune(float(result.metrics["test_top1"]), run_id,
+                                                                     model_uri, onnx_uri))
             self.state.save(self.state_path)
         return cpu
 
@@ -531,11 +532,11 @@ def _save_supernet(folder: Path, trained, space, num_classes: int, recipe, conte
 
 def _load_supernet(folder: Path, space):
     """What :func:`_save_supernet` wrote, as the training task returned it."""
-    from supernet.checkpoints import STAGE_FILES, load_heaviest, load_supernet
+    from supernet.checkpoints import load_heaviest, load_supernet, stage_file
     from workers.gradients import numpy_state
     from workers.supernet_task import TrainedSupernet
 
-    teacher, teacher_meta = load_heaviest(folder / STAGE_FILES["heaviest"], space)
-    supernet, supernet_meta = load_supernet(folder / STAGE_FILES["supernet"], space)
+    teacher, teacher_meta = load_heaviest(stage_file(folder, "heaviest"), space)
+    supernet, supernet_meta = load_supernet(stage_file(folder, "supernet"), space)
     return TrainedSupernet(numpy_state(teacher), numpy_state(supernet), teacher_meta["metrics"]["history"],
                            supernet_meta["metrics"]["history"], supernet_meta["metrics"]["test_top1"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from hardcore_nas.checks import OptionError, check_choice, check_scalar
 from hardcore_nas.errors import UsageError
 
 SAMPLINGS = ("multipath", "single-path")
@@ -54,15 +55,25 @@ class StageRecipe:
     augment: bool = True
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise UsageError(f"a stage needs epochs >= 1 and batch_size >= 2, got {self.epochs}, "
-                             f"{self.batch_size}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.sampling not in SAMPLINGS:
-            raise UsageError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
-        if self.taylor_batches < 0:
-            raise UsageError(f"taylor_batches must be >= 0, got {self.taylor_batches}")
+        # Each setting checked once, here: a config's overrides and the CLI's flags come through this.
+        for name, least in (("epochs", 1), ("batch_size", 2), ("cooldown_epochs", 0), ("taylor_batches", 0)):
+            check_scalar(getattr(self, name), name, int, min_val=least)
+        for name in ("lr", "decay_epochs"):
+            check_scalar(getattr(self, name), name, float, min_val=0.0, include_boundaries="neither")
+        for name in ("weight_decay", "warmup_epochs", "warmup_lr", "min_lr", "kd_weight"):
+            check_scalar(getattr(self, name), name, float, min_val=0.0)
+        for name in ("momentum", "label_smoothing", "ema_decay", "drop_rate", "drop_path_rate"):
+            check_scalar(getattr(self, name), name, float, min_val=0.0, max_val=1.0, include_boundaries="left")
+        check_scalar(self.decay_rate, "decay_rate", float, min_val=0.0, max_val=1.0, include_boundaries="right")
+        if self.feature_kd_divisor is not None:
+            check_scalar(self.feature_kd_divisor, "feature_kd_divisor", float, min_val=0.0,
+                         include_boundaries="neither")
+        for name in ("sched", "opt"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise OptionError(name, "a timm factory name", getattr(self, name))
+        check_choice(self.sampling, "sampling", SAMPLINGS)
+        if not isinstance(self.augment, bool):
+            raise OptionError("augment", "true or false", self.augment)
 
     def replace(self, **changes) -> StageRecipe:
         return dataclasses.replace(self, **changes)

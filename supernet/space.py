@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "hard_swish")
+MAX_WIDTH_MULTIPLIER = 10.0
 
 
 class BlockConfig(NamedTuple):
@@ -198,8 +199,10 @@ class SearchSpace:
 
     def scaled(self, width_multiplier: float) -> SearchSpace:
         """The same space with every channel count (but the head) scaled and made divisible by 8."""
-        if width_multiplier <= 0:
-            raise UsageError(f"width multiplier must be positive, got {width_multiplier}")
+        # Wider than 10x is no longer a mobile network, and far wider overflows the channel counts.
+        if not (isinstance(width_multiplier, (int, float)) and 0 < width_multiplier <= MAX_WIDTH_MULTIPLIER):
+            raise UsageError(f"width multiplier must be a number > 0 and <= {MAX_WIDTH_MULTIPLIER:g}, "
+                             f"got {width_multiplier!r}")
         m = width_multiplier / self.width_multiplier
 
         def r(c: int) -> int:

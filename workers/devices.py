@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, fields
 
+from hardcore_nas.checks import is_number
 from hardcore_nas.errors import UsageError
 
 from .backends import list_backends
@@ -29,15 +30,15 @@ class DeviceProfile:
     batch_size: int = 1
 
     def __post_init__(self) -> None:
-        if not self.name or any(ch.isspace() or ch in ",:" for ch in self.name):
+        if not isinstance(self.name, str) or not self.name or any(ch.isspace() or ch in ",:" for ch in self.name):
             raise UsageError(f"device name {self.name!r} must be non-empty without spaces, ',' or ':'")
         if self.backend not in list_backends():
             raise UsageError(f"device {self.name!r}: backend {self.backend!r} is not one of "
                              f"{', '.join(list_backends())}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+        if self.threads is not None and (not is_number(self.threads, int) or self.threads < 1):
             raise UsageError(f"device {self.name!r}: threads must be a positive integer or null, "
                              f"got {self.threads!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if not is_number(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"device {self.name!r}: batch_size must be a positive integer, "
                              f"got {self.batch_size!r}")
 

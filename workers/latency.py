@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hardcore_nas.errors import UsageError
+from hardcore_nas.checks import check_scalar
 from hardcore_nas.process import ALLOCATOR_ENV
 from supernet.arch import Architecture
 from supernet.space import SearchSpace, StageSpec, block_key
@@ -72,16 +72,11 @@ class Protocol:
     redo_limit: int = 6              # disturbed rounds a process may redo (then it keeps them)
 
     def __post_init__(self) -> None:
-        if not 0 < self.run_quantile < 1:
-            raise UsageError(f"protocol run_quantile must lie in (0, 1), got {self.run_quantile!r}")
-        if not self.max_other_cores > 0:
-            raise UsageError(f"protocol max_other_cores must be positive, got {self.max_other_cores!r}")
+        check_scalar(self.run_quantile, "run_quantile", float, min_val=0.0, max_val=1.0, include_boundaries="neither")
+        check_scalar(self.max_other_cores, "max_other_cores", float, min_val=0.0, include_boundaries="neither")
         for name, value in asdict(self).items():
-            if name in ("run_quantile", "max_other_cores"):
-                continue
-            least = 0 if name in ("warmup", "rewarm", "redo_limit") else 1
-            if not isinstance(value, int) or value < least:
-                raise UsageError(f"protocol {name} must be an integer >= {least}, got {value!r}")
+            if name not in ("run_quantile", "max_other_cores"):
+                check_scalar(value, name, int, min_val=0 if name in ("warmup", "rewarm", "redo_limit") else 1)
 
     @classmethod
     def from_dict(cls, data: dict) -> Protocol:

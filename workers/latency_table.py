@@ -8,13 +8,13 @@ Anything wrong with a file is a :class:`UsageError` whose one-line message says 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hardcore_nas import UsageError, content_hash
+from hardcore_nas.checks import is_number, read_json, short
 from solvers.resources import ResourceModel
 from supernet.arch import Architecture
 from supernet.space import SearchSpace, block_key, get_space
@@ -27,6 +27,8 @@ FORMAT = "hardcore-nas/latency-table"
 VERSION = 1
 _FIELDS = ("device", "space", "num_classes", "protocol", "statistic", "constant", "entries",
            "measured_at", "seconds")
+# An hour per entry is far beyond any block's forward pass; it keeps sums of entries (formula (3)) finite.
+_MAX_MS = 3.6e6
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,14 @@ class EntryStats:
     def parse(cls, name: str, value) -> EntryStats:
         """Validate one entry read from a file."""
         if not isinstance(value, dict) or set(value) != {"median", "spread", "count"}:
-            raise UsageError(f"table entry {name!r} must be an object with median, spread and count")
+            raise UsageError(f"table entry {short(name)} must be an object with median, spread and count")
         median, spread, count = value["median"], value["spread"], value["count"]
         for field, x in (("median", median), ("spread", spread)):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
-                raise UsageError(f"table entry {name!r} has {field} {x!r}: latencies must be finite, "
-                                 f"non-negative milliseconds; measure the table again")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise UsageError(f"table entry {name!r} has count {count!r}; it must be a positive integer")
+            if not is_number(x) or not 0 <= x <= _MAX_MS:
+                raise UsageError(f"table entry {short(name)} has {field} {short(x)}: latencies must be finite, "
+                                 f"non-negative milliseconds up to {_MAX_MS:g}; measure the table again")
+        if not is_number(count, int) or count < 1:
+            raise UsageError(f"table entry {short(name)} has count {short(count)}; it must be a positive integer")
         return cls(float(median), float(spread), count)
 
 
@@ -113,19 +115,18 @@ class LatencyTable:
         entries = data["entries"]
         if not isinstance(entries, dict) or not entries:
             raise UsageError(f"{source} has no entries; measure it again")
-        parsed = {k: EntryStats.parse(k, v) for k, v in entries.items()}
-        constant = EntryStats.parse("constant", data["constant"])
+        try:
+            parsed = {k: EntryStats.parse(k, v) for k, v in entries.items()}
+            constant = EntryStats.parse("constant", data["constant"])
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
         body = {k: v for k, v in data.items() if k != "content_hash"}
         if content_hash(body, length=None) != data["content_hash"]:
             raise UsageError(f"{source}: content hash does not match its contents (the file was "
                              f"edited or damaged); measure it again with 'hardcore-nas lut'")
-        for key in ("name", "hash", "width_multiplier"):
-            if not isinstance(data["space"], dict) or key not in data["space"]:
-                raise UsageError(f"{source}: 'space' must give name, hash and width_multiplier")
-        if not isinstance(data["device"], dict) or "profile" not in data["device"]:
-            raise UsageError(f"{source}: 'device' must hold the device profile")
+        _check_fields(data, source)
         return cls(
-            device=data["device"], space=data["space"], num_classes=int(data["num_classes"]),
+            device=data["device"], space=data["space"], num_classes=data["num_classes"],
             protocol=data["protocol"], statistic=data["statistic"],
             constant=constant, entries=parsed,
             measured_at=data["measured_at"], seconds=float(data["seconds"]),
@@ -137,12 +138,7 @@ class LatencyTable:
         if not path.is_file():
             raise UsageError(f"latency table {path} does not exist; make one with "
                              f"'hardcore-nas lut --device NAME --out {path}'")
-        try:
-            data = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise UsageError(f"{path} is not a latency table (not JSON); make one with "
-                             f"'hardcore-nas lut'") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, "latency table"), source=str(path))
 
     # --- the space -------------------------------------------------------------------------
     def check_space(self, space: SearchSpace) -> None:
@@ -191,6 +187,34 @@ class LatencyTable:
         return self.constant.median + sum(
             self.entries[block_key(arch.space.slot(s, b).signature, cfg)].median
             for s, b, cfg in arch.blocks())
+
+
+def _check_fields(data: dict, source: str) -> None:
+    """The fields beside the entries, of the types the table's users rely on (after the hash matched, a
+    wrong type is a table written by hand or by another program)."""
+    from .latency import Protocol
+
+    space, device = data["space"], data["device"]
+    if not (isinstance(space, dict) and isinstance(space.get("name"), str) and isinstance(space.get("hash"), str)
+            and is_number(space.get("width_multiplier"))):
+        raise UsageError(f"{source}: 'space' must give name and hash (strings) and width_multiplier (a number), "
+                         f"got {short(space)}")
+    if not isinstance(device, dict) or "profile" not in device:
+        raise UsageError(f"{source}: 'device' must hold the device profile")
+    if not isinstance(data["protocol"], dict):
+        raise UsageError(f"{source}: 'protocol' must be an object, got {short(data['protocol'])}")
+    try:
+        DeviceProfile.from_dict(device["profile"])
+        Protocol.from_dict(data["protocol"])
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    for key, ok, allowed in (
+            ("num_classes", is_number(data["num_classes"], int) and data["num_classes"] >= 1, "a positive integer"),
+            ("seconds", is_number(data["seconds"]) and data["seconds"] >= 0, "a non-negative number"),
+            ("statistic", isinstance(data["statistic"], str), "a string"),
+            ("measured_at", isinstance(data["measured_at"], str), "a string")):
+        if not ok:
+            raise UsageError(f"{source}: '{key}' must be {allowed}, got {short(data[key])}")
 
 
 def load_table(path: str | Path, space: SearchSpace | None = None) -> LatencyTable:

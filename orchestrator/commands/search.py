@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hardcore_nas.errors import UsageError
     from solvers import InfeasibleConstraintError, get_strategy
-    from supernet.checkpoints import STAGE_FILES, load_supernet, read_sidecar
+    from supernet.checkpoints import load_supernet, read_sidecar, stage_file
     from supernet.data import load_data
     from supernet.training import configure_cpu
     from workers.gradients import ShardGradients
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     names = [t.device_name for t in tables]
     if len(set(names)) != len(names):
         raise UsageError(f"each --lut must be of another device; got {', '.join(names)}")
-    path = args.supernet / STAGE_FILES["supernet"] if args.supernet.is_dir() else args.supernet
+    path = stage_file(args.supernet, "supernet") if args.supernet.is_dir() else args.supernet
     meta = read_sidecar(path, space, "supernet")
     configure_cpu(args.threads)
     net, _ = load_supernet(path, space)

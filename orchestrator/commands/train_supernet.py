@@ -83,10 +83,10 @@ class _Stages:
         from supernet.data import make_loader
 
         self.args, self.space, self.recipe, self.data = args, space, recipe, data
-        from supernet.checkpoints import STAGE_FILES
+        from supernet.checkpoints import STAGE_FILES, stage_file
 
         self.out = out
-        self.paths = {stage: out / name for stage, name in STAGE_FILES.items()}
+        self.paths = {stage: stage_file(out, stage) for stage in STAGE_FILES}
         self.val_loader = make_loader(data.val, EVAL_BATCH, train=False, num_workers=args.workers)
         self.test_loader = make_loader(data.test, EVAL_BATCH, train=False, num_workers=args.workers)
         self.context = {"data": args.data, "seed": args.seed}

@@ -1,55 +1,22 @@
 """Options of a search strategy: one frozen dataclass each, validated once, where it is built.
 
-Checks in the style of scikit-learn's ``check_scalar``; an :class:`OptionError` names the option and
-what it accepts, and the config parser and the CLI prefix it with the key or flag the user wrote.
+Checks in the style of scikit-learn's ``check_scalar`` (:mod:`hardcore_nas.checks`, shared with the
+recipes and the latency protocol); an :class:`OptionError` names the option and what it accepts, and the
+config parser and the CLI prefix it with the key or flag the user wrote.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hardcore_nas.checks import OptionError, check_choice, check_scalar
+
 __all__ = ["OptionError", "StrategyOptions", "check_scalar", "check_choice"]
 
 T = TypeVar("T", bound="StrategyOptions")
-
-
-class OptionError(ValueError):
-    """A bad strategy option: ``option`` is its name, ``allowed`` what would work, ``value`` what came."""
-
-    def __init__(self, option: str, allowed: str, value: Any):
-        super().__init__(f"option '{option}' must be {allowed}, got {value!r}")
-        self.option, self.allowed, self.value = option, allowed, value
-
-
-def check_scalar(value: Any, name: str, kind: type, *, min_val: float | None = None,
-                 max_val: float | None = None, include_boundaries: str = "both") -> Any:
-    """``value`` as ``kind`` (int or float) within ``[min_val, max_val]`` (``include_boundaries``:
-    ``"both"``, ``"left"``, ``"right"`` or ``"neither"``), else :class:`OptionError`."""
-    left = include_boundaries in ("both", "left")
-    right = include_boundaries in ("both", "right")
-    allowed = "an integer" if kind is int else "a number"
-    if min_val is not None:
-        allowed += f" {'>=' if left else '>'} {min_val:g}"
-    if max_val is not None:
-        allowed += f"{' and' if min_val is not None else ''} {'<=' if right else '<'} {max_val:g}"
-    number_types = (int,) if kind is int else (int, float)
-    if isinstance(value, bool) or not isinstance(value, number_types) or not math.isfinite(value):
-        raise OptionError(name, allowed, value)
-    if min_val is not None and (value < min_val or (value == min_val and not left)):
-        raise OptionError(name, allowed, value)
-    if max_val is not None and (value > max_val or (value == max_val and not right)):
-        raise OptionError(name, allowed, value)
-    return kind(value)
-
-
-def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise OptionError(name, "one of " + ", ".join(choices), value)
-    return value
 
 
 @dataclass(frozen=True)

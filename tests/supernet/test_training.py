@@ -189,12 +189,12 @@ def test_recipes_keep_the_official_settings_and_round_trip():
     assert official.replace(supernet={"epochs": 3}).supernet.epochs == 3
     with pytest.raises(UsageError, match="unknown recipe"):
         get_recipe("cifar")
-    with pytest.raises(UsageError, match="epochs >= 1"):
+    with pytest.raises(UsageError, match="'epochs' must be an integer >= 1"):
         official.replace(heaviest={"epochs": 0})
     with pytest.raises(UsageError, match="taylor_batches"):
         official.replace(supernet={"taylor_batches": -1})
     assert official.supernet.sampling == "multipath"
-    with pytest.raises(UsageError, match="sampling must be one of"):
+    with pytest.raises(UsageError, match="'sampling' must be one of"):
         official.replace(supernet={"sampling": "sandwich"})
 
 
