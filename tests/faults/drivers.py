@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ class Driver:
     """``hardcore-nas run`` in a process session of its own, its output in ``log``."""
     process: subprocess.Popen
     log: Path
+    started: float          # time.perf_counter() at its start
 
     @classmethod
     def start(cls, config: dict, out: Path, *flags: str) -> Driver:
@@ -48,17 +50,25 @@ class Driver:
             process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "--config", str(path),
                                         "--out", str(out), *flags], stdout=f, stderr=subprocess.STDOUT, env=env,
                                        start_new_session=True)
-        return cls(process, log)
+        return cls(process, log, time.perf_counter())
 
     def finish(self, timeout_s: float = 900) -> float:
-        """Wait for a successful end; its wall time."""
-        started = time.perf_counter()
+        """Wait for a successful end; its wall time since it started."""
         try:
             code = self.process.wait(timeout=timeout_s)
         finally:
             self.reap()
         assert code == 0, self.log.read_text()[-3000:]
-        return time.perf_counter() - started
+        return time.perf_counter() - self.started
+
+    def wait_for(self, condition, what: str, timeout_s: float = 600) -> float:
+        """Poll ``condition()`` while the run goes on; the seconds until it held."""
+        started = time.monotonic()
+        while not condition():
+            assert self.process.poll() is None, f"the run ended before {what} could be interrupted"
+            assert time.monotonic() - started < timeout_s, f"{what} never started"
+            time.sleep(0.05)
+        return time.monotonic() - started
 
     def reap(self) -> None:
         """Whatever the driver left in its session (Ray's agents outlive a killed driver for minutes)."""
@@ -66,3 +76,17 @@ class Driver:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def prepare_cache(root: Path, kind: str, cache: Path) -> None:
+    """A case's starting cache: ``empty``, ``tables`` (the unbroken run's, without the supernet) or ``full``."""
+    if kind == "empty":
+        return
+    shutil.copytree(root / "cache", cache)
+    if kind == "tables":
+        shutil.rmtree(cache / "supernet")
+
+
+def assert_nothing_running(client, experiment_id: str) -> None:
+    running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+    assert not running, [r.info.run_name for r in running]

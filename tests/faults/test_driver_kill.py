@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -25,13 +24,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.faults.drivers import Driver, fault_config
+from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache
 from tests.faults.report import record_fault
 
 pytestmark = pytest.mark.slow
-
-KILL_WAIT_S = 600
-
 
 @dataclass(frozen=True)
 class Case:
@@ -71,61 +67,17 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The root of every case, with one unbroken run whose cache the cases start from."""
-    root = tmp_path_factory.mktemp("driver-kill")
-    config = fault_config(root, root / "cache")
-    Driver.start(config, root / "reference").finish()
-    return root, config
-
-
-@pytest.fixture(scope="module")
-def unbroken_s(reference):
-    """Wall time of an unbroken run from each starting cache (measured once, only for the results file)."""
-    root, config = reference
-    times: dict[str, float] = {}
-
-    def measure(kind: str) -> float | None:
-        if not os.environ.get("HCN_FAULTS_REPORT"):
-            return None
-        if kind not in times:
-            cache = root / f"cache-{kind}"
-            _prepare_cache(root, kind, cache)
-            times[kind] = Driver.start({**config, "cache_dir": str(cache)}, root / f"unbroken-{kind}").finish()
-        return times[kind]
-    return measure
-
-
-def _prepare_cache(root: Path, kind: str, cache: Path) -> None:
-    if kind == "empty":
-        return
-    shutil.copytree(root / "cache", cache)
-    if kind == "tables":
-        shutil.rmtree(cache / "supernet")
-
-
-def _kill_when(driver: Driver, case: Case, out: Path, cache: Path) -> float:
-    """SIGKILL the driver once ``case``'s stage is under way; the seconds it ran."""
-    started = time.monotonic()
-    while not case.trigger(out, cache, driver.log.read_text()):
-        assert driver.process.poll() is None, f"the run ended before the {case.stage} stage could be interrupted"
-        assert time.monotonic() - started < KILL_WAIT_S, f"the {case.stage} stage never started"
-        time.sleep(0.05)
-    os.kill(driver.process.pid, signal.SIGKILL)
-    driver.process.wait()
-    return time.monotonic() - started
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case, tmp_path):
     root, config = reference
     cache, out = tmp_path / "cache", tmp_path / "out"
-    _prepare_cache(root, case.cache, cache)
+    prepare_cache(root, case.cache, cache)
     config = {**config, "cache_dir": str(cache)}
     driver = Driver.start(config, out)
     try:
-        ran_s = _kill_when(driver, case, out, cache)
+        ran_s = driver.wait_for(lambda: case.trigger(out, cache, driver.log.read_text()), case.stage)
+        os.kill(driver.process.pid, signal.SIGKILL)
+        driver.process.wait()
     finally:
         driver.reap()
     resumed_s = Driver.start(config, out, "--resume").finish()
@@ -145,8 +97,7 @@ def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case,
     assert sorted(v.tags["member"] for v in versions) == sorted(
         f"{d}@{t:g}ms" for d, t in zip(family["device"], family["target_ms"]))     # one version per member
     experiment = client.get_experiment_by_name("faults").experiment_id
-    running = client.search_runs([experiment], "attributes.status = 'RUNNING'")
-    assert not running, [r.info.run_name for r in running]
+    assert_nothing_running(client, experiment)
 
     nested = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
     unbroken = unbroken_s(case.cache)
