@@ -16,8 +16,8 @@ probes run on device-labelled nodes, which nothing else asks for):
 
 Each stage method reads as its steps; the cache (:mod:`.cache`) decides compute-or-reuse, and an
 observer (:class:`~orchestrator.observer.MlflowObserver`) records what each stage produced.
-``--resume`` continues an interrupted run in the same output folder: finished searches, fine-tune
-trials (Ray Tune restores its experiment), measurements and registrations are kept.
+``--resume`` continues an interrupted run in the same output folder: finished searches, fine-tunes,
+measurements and registrations are kept, and an interrupted fine-tune goes on from its last epoch.
 """
 from __future__ import annotations
 
@@ -102,6 +102,11 @@ class Pipeline:
     def state_path(self) -> Path:
         return self.out / "state.json"
 
+    @property
+    def finetune_epochs(self) -> Path:
+        """Where each fine-tune keeps its last epoch, by architecture, for ``--resume``."""
+        return self.out / "finetune-epochs"
+
     # --- the whole run ---------------------------------------------------------------------------
     def run(self) -> Path:
         started = time.perf_counter()
@@ -154,7 +159,7 @@ class Pipeline:
         if self.resume and saved is None:
             logger.warning("--resume: nothing to resume in %s; starting a new run", self.out)
         if saved is None:       # a new run: no trials of an earlier run in this folder
-            shutil.rmtree(self.out / "tune", ignore_errors=True)
+            shutil.rmtree(self.finetune_epochs, ignore_errors=True)
         self.state = saved or self.state
         self.state.parent_run_id = self.observer.run_started(self.out, self.state.config_hash,
                                                              saved and saved.parent_run_id)
@@ -388,19 +393,22 @@ class Pipeline:
         return cpu
 
     def _tuner(self, weights: dict, archs: list[str], recipe):
-        """A new Tune experiment over ``archs``, or the interrupted one restored (``--resume``)."""
+        """A new Tune experiment over ``archs``. Its trials start from the last epoch an interrupted run
+        kept in :attr:`finetune_epochs` (``--resume``), never from Tune's own experiment state, which is
+        pickled: a run folder is read only through JSON and safetensors."""
         from ray import tune
 
-        from workers.finetune import FinetuneJob, trainable
+        from workers.finetune import FinetuneJob, epochs_folder, trainable
 
         res = self.config.resources.finetune
         job = FinetuneJob(self.space, self.num_classes, self.config.data, self.config.training_seed, recipe,
-                          max(1, int(res.cpus)), use_gpu=res.gpus > 0)
+                          max(1, int(res.cpus)), use_gpu=res.gpus > 0, epochs_dir=str(self.finetune_epochs))
         fn = trainable(job, weights["supernet"], weights["teacher"], res.cpus, res.gpus)
+        kept = sum(epochs_folder(job, arch).is_dir() for arch in archs)
+        if kept:
+            self.progress.say(f"  {kept} interrupted fine-tune(s) go on from their last epoch")
         storage = self.out / "tune"
-        if self.resume and tune.Tuner.can_restore(storage / "finetune"):
-            self.progress.say("  resuming the interrupted fine-tune trials")
-            return tune.Tuner.restore(str(storage / "finetune"), trainable=fn, resume_errored=True)
+        shutil.rmtree(storage, ignore_errors=True)
         return tune.Tuner(
             fn, param_space={"arch": tune.grid_search(archs)},
             tune_config=tune.TuneConfig(reuse_actors=False),

@@ -27,7 +27,8 @@ from .space import SearchSpace
 from .timm_models import build_timm_model
 
 __all__ = ["CHECKPOINT_KINDS", "STAGE_FILES", "save_checkpoint", "save_stage", "read_sidecar", "load_state_dict",
-           "load_heaviest", "load_supernet", "load_subnet", "sidecar_path", "stage_file"]
+           "load_heaviest", "load_supernet", "load_weights", "read_weights", "load_subnet", "sidecar_path",
+           "stage_file"]
 
 CHECKPOINT_KINDS = ("heaviest", "supernet", "subnet")
 # A supernet folder (``train-supernet --out``, a pipeline cache entry) holds w-bar and w* under these names.
@@ -122,9 +123,15 @@ def read_sidecar_file(meta_path: Path) -> dict:
 
 
 def load_state_dict(path: str | Path, space: SearchSpace, kind: str | None = None) -> tuple[dict, dict]:
-    """``(state_dict, sidecar)`` of a checkpoint after checking its sidecar; a file safetensors cannot read
-    or a tensor with NaN or infinite values is refused (a network with such weights is never meant)."""
+    """``(state_dict, sidecar)`` of a checkpoint after checking its sidecar and its tensors
+    (:func:`read_weights`)."""
     meta = read_sidecar(path, space, kind)
+    return read_weights(path), meta
+
+
+def read_weights(path: str | Path) -> dict:
+    """The tensors of a safetensors file; a file safetensors cannot read or a tensor with NaN or infinite
+    values is refused (a network with such weights is never meant)."""
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
@@ -133,7 +140,13 @@ def load_state_dict(path: str | Path, space: SearchSpace, kind: str | None = Non
     bad = next((k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
     if bad is not None:
         raise UsageError(f"checkpoint {path}: tensor {short(bad)} holds NaN or infinite weights; train it again")
-    return state, meta
+    return state
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """``model`` with the checked tensors of ``path`` (:func:`read_weights`), refused if they do not fit."""
+    _load_into(model, read_weights(path), Path(path))
+    return model
 
 
 def _load_into(model: nn.Module, state: dict, path: Path) -> None:

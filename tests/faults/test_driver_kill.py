@@ -7,8 +7,8 @@ architectures; the searches are seeded and the supernet resumes bit for bit), th
 version per member, and no MLflow run is left RUNNING. A kill in the latency-table stage measures the
 table again (a new sample of a noisy measurement), so that case checks completion, not equality.
 
-``make test`` runs two cases (the supernet, whose resume is the subtle one, and the registry); ``make
-fault-test`` runs them all.
+``make test`` runs three cases (the supernet and the fine-tunes, which resume from their last epoch, and the
+registry); ``make fault-test`` runs them all.
 """
 from __future__ import annotations
 
@@ -59,8 +59,7 @@ CASES = [
                  id="supernet"),
     pytest.param(Case("searches", _after("[4/7] searches ...", 4), "full"),
                  marks=pytest.mark.fault_long, id="searches"),
-    pytest.param(Case("fine-tunes", _exists("tune/finetune/*/checkpoint_000000", "out"), "full"),
-                 marks=pytest.mark.fault_long, id="fine-tunes"),
+    pytest.param(Case("fine-tunes", _exists("finetune-epochs/*/progress.json", "out"), "full"), id="fine-tunes"),
     pytest.param(Case("measurement", _after("[6/7] measurement ...", 2), "full"),
                  marks=pytest.mark.fault_long, id="measurement"),
     pytest.param(Case("registry and report", _after("Created version", 0), "full"), id="registry"),

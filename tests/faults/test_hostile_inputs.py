@@ -26,6 +26,7 @@ from orchestrator.state import RunState
 from supernet import get_space
 from supernet.checkpoints import load_supernet, save_checkpoint, stage_file
 from supernet.elastic import ElasticSupernet
+from tests.faults.report import record_fault
 from workers.latency_table import LatencyTable
 
 SPACE = get_space("tiny")
@@ -34,10 +35,17 @@ HUGE = 10**400                       # an int no float, numpy or torch integer h
 DIGITS = "7" * 5000                  # more digits than Python converts to an int
 
 
+def _record(how: str) -> None:
+    record_fault("hostile file (config, table, weights, state, cache)",
+                 "NaN, infinities, 1e308, 10**400, wrong types, empty, truncated, non-UTF-8, python tags, deep "
+                 "nesting, symlinks out of the tool's folders", survived=how, extra_s=None, lost="nothing")
+
+
 def _refused(fn, match: str) -> str:
     with pytest.raises(UsageError, match=re.escape(match)) as info:
         fn()
     assert "\n" not in str(info.value)
+    _record("refused by the loader with a one-line UsageError naming the file and key")
     return str(info.value)
 
 
@@ -47,6 +55,7 @@ def _cli_refuses(capsys, argv: list[str], match: str) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"hardcore-nas {argv[0]}: error:"), err
     assert match in err[0] and "Traceback" not in err[0]
+    _record("through the CLI: exit code 2, one `hardcore-nas CMD: error:` line, no traceback")
 
 
 def _outside(tmp_path: Path) -> Path:

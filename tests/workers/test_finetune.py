@@ -69,3 +69,23 @@ def test_a_killed_trial_is_retried_from_its_last_checkpoint(tmp_path):
     record_fault("fine-tune trial's worker killed", "SIGKILL to the trial's process after epoch 1 of 2",
                  survived="Tune retried the trial from its epoch-1 checkpoint; epoch 1 not trained again",
                  extra_s=None, lost="the epoch in progress")
+
+
+def test_a_fine_tune_keeps_its_last_epoch_whole_and_reads_it_back_checked(tmp_path):
+    from hardcore_nas import UsageError
+    from workers.finetune import PROGRESS_FILE, _keep_epoch, _kept_epoch
+
+    arch = Architecture.random(SPACE, np.random.default_rng(3))
+    folder = tmp_path / "epochs" / "arch"
+    assert _kept_epoch(folder, arch, 10) is None
+    for epoch in (1, 2):
+        torch.manual_seed(epoch)
+        model = build_timm_model(arch, 10)
+        _keep_epoch(model, folder, epoch)
+    kept, epoch = _kept_epoch(folder, arch, 10)
+    assert epoch == 2 and [p.name for p in (tmp_path / "epochs").iterdir()] == ["arch"]    # no staging left
+    for a, b in zip(model.state_dict().values(), kept.state_dict().values()):
+        assert torch.equal(a, b)
+    (folder / PROGRESS_FILE).write_text('{"epoch": "two"}')
+    with pytest.raises(UsageError, match="epoch"):
+        _kept_epoch(folder, arch, 10)
