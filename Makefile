@@ -29,9 +29,11 @@ test: lint system-data
 cluster-test: $(STAMP)
 	HCN_CLUSTER_REPORT=benchmarks/results/cluster.md $(VENV)/bin/python -m pytest -m cluster tests/cluster -v $(PYTEST_ARGS)
 
-# Every fault-injection case (make test runs the short ones): writes benchmarks/results/faults.md.
+# Every fault-injection case, each process kill FAULT_REPEATS times (make test runs the short ones once):
+# writes benchmarks/results/faults.md.
+FAULT_REPEATS ?= 2
 fault-test: $(STAMP)
-	HCN_FAULTS_REPORT=benchmarks/results/faults.md $(VENV)/bin/python -m pytest -m "not cluster" -v \
+	HCN_FAULT_REPEATS=$(FAULT_REPEATS) HCN_FAULTS_REPORT=benchmarks/results/faults.md $(VENV)/bin/python -m pytest -m "not cluster" -v \
 		tests/faults tests/orchestrator/test_cache.py tests/orchestrator/test_tracking.py tests/workers/test_finetune.py $(PYTEST_ARGS)
 
 # Fashion-MNIST (`--data fashion-mnist`) from Debian's dataset-fashion-mnist when we are root with apt-get;

@@ -8,6 +8,14 @@ from tests.faults.drivers import Driver, fault_config, prepare_cache
 from tests.faults.report import write_report
 
 
+def pytest_generate_tests(metafunc):
+    """Kills inside whole runs (driver, workers) run ``$HCN_FAULT_REPEATS`` times each (default once;
+    ``make fault-test`` runs them twice)."""
+    if "repeat" in metafunc.fixturenames:
+        metafunc.parametrize("repeat", range(int(os.environ.get("HCN_FAULT_REPEATS", "1"))),
+                             ids=lambda i: f"try{i + 1}")
+
+
 def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("HCN_FAULTS_REPORT"):
         write_report(os.environ["HCN_FAULTS_REPORT"])

@@ -67,7 +67,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case, tmp_path):
+def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case, tmp_path, repeat):
     root, config = reference
     cache, out = tmp_path / "cache", tmp_path / "out"
     prepare_cache(root, case.cache, cache)

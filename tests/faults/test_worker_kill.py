@@ -43,7 +43,7 @@ def _pids(title: str) -> list[int]:
 
 
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.name.split()[0])
-def test_a_killed_worker_is_recovered_within_the_run(reference, unbroken_s, worker, tmp_path):
+def test_a_killed_worker_is_recovered_within_the_run(reference, unbroken_s, worker, tmp_path, repeat):
     root, config = reference
     cache, out = tmp_path / "cache", tmp_path / "out"
     prepare_cache(root, worker.cache, cache)
