@@ -9,7 +9,6 @@ is a symlink out of the cache root is refused in one line: it would be read, and
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -21,6 +20,8 @@ from typing import Generic, TypeVar
 
 from hardcore_nas import UsageError, content_hash
 from hardcore_nas.checks import check_inside, read_json
+
+from .locks import exclusive_lock
 
 __all__ = ["CacheEntry", "Cached", "StageCache"]
 
@@ -119,19 +120,5 @@ class StageCache:
         entry = self.entry(kind, inputs, label)
         lock_path = self.root / ".locks" / f"{kind}-{entry.path.name}.lock"    # out of the folders users list
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("a") as lock:
-            if not _try_lock(lock):
-                logger.info("waiting for another run computing %s", entry.path)
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield entry
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _try_lock(lock) -> bool:
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+        with exclusive_lock(lock_path, lambda: logger.info("waiting for another run computing %s", entry.path)):
+            yield entry

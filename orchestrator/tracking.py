@@ -20,6 +20,8 @@ import numpy as np
 
 from hardcore_nas import UsageError
 
+from .locks import exclusive_lock
+
 __all__ = ["Tracker", "Registration", "check_reachable", "registered_model_name", "target_alias", "flatten_params"]
 
 _BATCH = 1000   # MLflow's limit of metrics per log_batch call
@@ -79,18 +81,11 @@ def _first_use_lock(uri: str) -> Iterator[None]:
     """One process at a time through a SQLite store's first use: MLflow creates and migrates its tables
     then, and two runs doing it at once on a new ``mlflow.db`` fail ("duplicate column name"), as would
     two creating the same experiment. A server store serialises this itself."""
-    import fcntl
-
     if not uri.startswith("sqlite:///"):
         yield
         return
-    lock_path = Path(f"{uri.removeprefix('sqlite:///')}.lock")
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive_lock(Path(f"{uri.removeprefix('sqlite:///')}.lock")):
+        yield
 
 
 class Tracker:
