@@ -90,3 +90,18 @@ def prepare_cache(root: Path, kind: str, cache: Path) -> None:
 def assert_nothing_running(client, experiment_id: str) -> None:
     running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
     assert not running, [r.info.run_name for r in running]
+
+
+def ray_pids(title: str) -> list[int]:
+    """Processes whose title starts with ``title``: Ray names a worker ``ray::<task or actor>`` while it runs."""
+    found = subprocess.run(["pgrep", "-f", f"^{title}"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
+
+
+def store_client(config: dict):
+    """A client of the run's tracking store and model registry. Both URIs are given: a client without
+    ``registry_uri`` follows the process-wide one, which an earlier test may have pointed elsewhere."""
+    import mlflow
+
+    uri = config["tracking"]["uri"]
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
-from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache
+from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache, store_client
 from tests.faults.report import record_fault
 
 pytestmark = pytest.mark.slow
@@ -88,7 +87,7 @@ def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case,
         assert list(family["target_ms"]) == list(unbroken["target_ms"])
         assert list(family["arch"]) == list(unbroken["arch"])
 
-    client = mlflow.MlflowClient(config["tracking"]["uri"])
+    client = store_client(config)
     parent = json.loads((out / "state.json").read_text())["parent_run_id"]
     names = {uri.removeprefix("models:/").split("@")[0] for uri in family["model_uri"]}
     versions = [v for name in names

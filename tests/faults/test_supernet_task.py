@@ -5,7 +5,6 @@ and ends on the very weights of a run without the fault.
 """
 import os
 import signal
-import subprocess
 import time
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 
 from supernet import get_space
 from supernet.recipes import get_recipe
+from tests.faults.drivers import ray_pids
 from tests.faults.report import record_fault
 from workers.monitoring import progress_board
 from workers.supernet_task import start_supernet_training
@@ -38,12 +38,6 @@ def ray_session():
         ray.shutdown()
 
 
-def _task_pids() -> list[int]:
-    """Worker processes running the task (Ray titles them ``ray::<task name>``)."""
-    found = subprocess.run(["pgrep", "-f", "^ray::train-supernet"], capture_output=True, text=True).stdout
-    return [int(pid) for pid in found.split()]
-
-
 def _train(ray, folder, kill_after_wstar_epoch: int | None):
     with progress_board() as board:
         ref = start_supernet_training(SPACE, 10, "digits", 0, RECIPE, 0, board, num_cpus=2,
@@ -53,7 +47,7 @@ def _train(ray, folder, kill_after_wstar_epoch: int | None):
             ready, _ = ray.wait([ref], timeout=0.2)
             assert not ready, "the task ended before it could be killed"
             if ray.get(board.snapshot.remote()).get("w*", 0) >= kill_after_wstar_epoch:
-                (pid,) = _task_pids()
+                (pid,) = ray_pids("ray::train-supernet")
                 os.kill(pid, signal.SIGKILL)
                 killed.append((pid, (folder / "w-bar.safetensors").stat().st_mtime_ns))
         trained, _ = ray.get(ref, timeout=600)
@@ -67,7 +61,7 @@ def test_a_killed_supernet_task_resumes_from_its_last_epoch(ray_session, tmp_pat
     trained, killed = _train(ray_session, tmp_path / "faulted", kill_after_wstar_epoch=1)
     faulted_s = time.perf_counter() - started - reference_s
     ((pid, wbar_saved),) = killed
-    assert pid not in _task_pids()
+    assert pid not in ray_pids("ray::train-supernet")
     # w-bar's state was not written again: the retry trained no epoch of w-bar.
     assert (tmp_path / "faulted" / "w-bar.safetensors").stat().st_mtime_ns == wbar_saved
     # Histories are the saved ones plus the epochs run after the retry: each epoch once, w-bar not again.

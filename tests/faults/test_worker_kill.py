@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from dataclasses import dataclass
 
-import mlflow
 import pandas as pd
 import pytest
 
-from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache
+from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache, ray_pids, store_client
 from tests.faults.report import record_fault
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault_long]
@@ -37,11 +35,6 @@ WORKERS = [
 ]
 
 
-def _pids(title: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", f"^{title}"], capture_output=True, text=True).stdout
-    return [int(pid) for pid in found.split()]
-
-
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.name.split()[0])
 def test_a_killed_worker_is_recovered_within_the_run(reference, unbroken_s, worker, tmp_path, repeat):
     root, config = reference
@@ -52,12 +45,12 @@ def test_a_killed_worker_is_recovered_within_the_run(reference, unbroken_s, work
 
     def ready() -> bool:
         marked = not pattern or any((cache if where == "cache" else out).glob(pattern))
-        return worker.stage in driver.log.read_text() and marked and bool(_pids(worker.title))
+        return worker.stage in driver.log.read_text() and marked and bool(ray_pids(worker.title))
 
     driver = Driver.start(config, out)
     try:
         driver.wait_for(ready, worker.name)
-        victim = _pids(worker.title)[0]
+        victim = ray_pids(worker.title)[0]
         os.kill(victim, signal.SIGKILL)
         wall = driver.finish()
     finally:
@@ -67,7 +60,7 @@ def test_a_killed_worker_is_recovered_within_the_run(reference, unbroken_s, work
     unbroken = pd.read_csv(root / "reference" / "pareto.csv")
     assert list(family["arch"]) == list(unbroken["arch"])
     assert (family["predicted_ms"] <= family["target_ms"]).all()
-    client = mlflow.MlflowClient(config["tracking"]["uri"])
+    client = store_client(config)
     assert_nothing_running(client, client.get_experiment_by_name("faults").experiment_id)
     baseline = unbroken_s(worker.cache)
     record_fault(f"{worker.name} killed inside a whole run", f"SIGKILL to the `{worker.title}` process",
