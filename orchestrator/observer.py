@@ -123,7 +123,7 @@ class MlflowObserver:
     def register(self, member, dataset: str, space_name: str) -> Registration:
         """A version of the device's registered model for ``member``, aliased by its target."""
         name = registered_model_name(dataset, member.device)
-        runtime = {d.name: d.backend for d in self.config.devices}.get(member.device, "")
+        profile = {d.name: d for d in self.config.devices}[member.device]
         tags = {"device": member.device, "target_ms": member.target_ms,
                 "predicted_ms": round(member.predicted_ms, 4), "measured_ms": round(member.measured_ms, 4),
                 "measured_spread_ms": round(member.measured_spread_ms, 4), "top1": round(member.top1, 3),
@@ -132,10 +132,14 @@ class MlflowObserver:
                 "over_target": member.over_target, "search_run_id": member.search_run_id,
                 "finetune_run_id": member.finetune_run_id, "pipeline_run_id": self.parent_id, "member": member.key,
                 # the latency backend the device measures with, and the same network for ONNX Runtime
-                "runtime": runtime,
-                "onnx_model_uri": member.onnx_model_uri}
+                "runtime": profile.backend,
+                "onnx_model_uri": member.onnx_model_uri,
+                # the process the latencies hold for, and how a deployment gets the same process
+                "process": profile.process, "process_setup": profile.condition.instructions()}
         description = (f"HardCoRe-NAS family on {dataset}, space {space_name}, for device {member.device}: "
                        f"one version per latency target, aliased by its target in ms "
-                       f"({target_alias(member.target_ms)} is the member for {member.target_ms:g} ms)")
+                       f"({target_alias(member.target_ms)} is the member for {member.target_ms:g} ms). "
+                       f"Latencies hold for {profile.threads or 'all'} thread(s), batch {profile.batch_size}, "
+                       f"on {profile.backend} in {profile.condition.instructions()}.")
         return self.tracker.register(member.model_uri, name, target_alias(member.target_ms), tags, description,
                                      identity=("pipeline_run_id", "member"))

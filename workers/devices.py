@@ -1,4 +1,4 @@
-"""Device profiles: where and how latency is measured (backend, threads, batch, Ray resource label).
+"""Device profiles: where and how latency is measured (backend, threads, batch, process, Ray resource label).
 
 A profile is plain data; the orchestrator's YAML names built-in profiles or gives new ones as dicts.
 Latency is the time of one forward pass of a batch of ``batch_size`` images, in milliseconds.
@@ -12,6 +12,7 @@ from hardcore_nas.checks import is_number
 from hardcore_nas.errors import UsageError
 
 from .backends import list_backends
+from .processes import DEFAULT_CONDITION, get_condition, list_conditions
 
 __all__ = ["DeviceProfile", "BUILTIN_PROFILES", "get_profile"]
 
@@ -22,12 +23,14 @@ class DeviceProfile:
 
     ``backend``: a registered latency backend (:mod:`workers.backends`: ``torch-cpu``, ``torch-cuda``,
     ``onnxruntime``, ...); ``threads``: the runtime's intra-op threads, ``None`` meaning every core the
-    measuring process may use; ``batch_size``: images per forward pass.
+    measuring process may use; ``batch_size``: images per forward pass; ``process``: the registered
+    process condition (:mod:`workers.processes`) the latencies hold for, a plain process by default.
     """
     name: str
     backend: str = "torch-cpu"
     threads: int | None = 1
     batch_size: int = 1
+    process: str = DEFAULT_CONDITION
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(ch.isspace() or ch in ",:" for ch in self.name):
@@ -41,6 +44,14 @@ class DeviceProfile:
         if not is_number(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"device {self.name!r}: batch_size must be a positive integer, "
                              f"got {self.batch_size!r}")
+        if not isinstance(self.process, str) or self.process not in list_conditions():
+            raise UsageError(f"device {self.name!r}: process {self.process!r} is not one of "
+                             f"{', '.join(list_conditions())}")
+
+    @property
+    def condition(self):
+        """The :class:`~workers.processes.ProcessCondition` this profile's latencies hold for."""
+        return get_condition(self.process)
 
     @property
     def resource_label(self) -> str:
@@ -84,5 +95,5 @@ def get_profile(spec: str | dict | DeviceProfile) -> DeviceProfile:
         return DeviceProfile.from_dict(spec)
     if spec not in BUILTIN_PROFILES:
         raise UsageError(f"unknown device {spec!r}; built-in devices: {', '.join(BUILTIN_PROFILES)} "
-                         f"(or define one with name, backend, threads, batch_size)")
+                         f"(or define one with name, backend, threads, batch_size, process)")
     return BUILTIN_PROFILES[spec]

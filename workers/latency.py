@@ -7,10 +7,12 @@ architecture. So the probe builds a set of timm networks that together contain e
 them. How a network is run and split into segments is its device's backend's business
 (:mod:`workers.backends`: torch forward hooks, ONNX Runtime's profiler); this module owns the rest.
 
-Why fresh processes with a fixed allocator: the first model of a process and models measured after
-many others run at a different speed (glibc's dynamic mmap threshold and heap state). Every batch of
-networks is therefore measured in a new process with transparent huge pages on and glibc's mmap
-threshold pinned, after a throw-away warm-up network.
+Why fresh processes set up as the profile's process condition says (:mod:`workers.processes`): the
+first model of a process and models measured after many others run at a different speed (glibc's
+dynamic mmap threshold and heap state), and a latency only holds for the process state it was measured
+in. Under the default ``plain`` condition every network is timed first and alone in a new process, as
+a user's process runs one model; under ``tuned`` a process pins glibc's thresholds, turns on huge
+pages and times a batch of networks after a throw-away one.
 
 Why rounds and a lower quartile: on a shared machine other processes only ever add time. Networks of
 a batch are visited round-robin, a round during which other processes used the CPU is redone (within
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -35,23 +38,19 @@ from pathlib import Path
 import numpy as np
 
 from hardcore_nas.checks import check_scalar
-from hardcore_nas.process import ALLOCATOR_ENV
 from supernet.arch import Architecture
 from supernet.space import SearchSpace, StageSpec, block_key
 
 from .backends import TimedNetwork, get_backend
 from .devices import DeviceProfile
 from .latency_table import EntryStats, LatencyTable
+from .processes import get_condition, list_conditions
 
 __all__ = ["Protocol", "NetworkTiming", "cpu_model", "fingerprint", "probe_architectures",
            "time_networks", "measure_networks", "table_entries", "disturbance", "measure_table",
            "table_visits", "default_num_classes"]
 
 ProgressFn = Callable[[int], None]
-
-# A fixed mmap threshold disables glibc's dynamic adjustment (which made the first model of a process
-# slower than the next); a large trim threshold keeps the heap in place.
-PROCESS_ENV = {"THP_MEM_ALLOC_ENABLE": "1", **ALLOCATOR_ENV}
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class Protocol:
     repeats: int = 30                # timed runs per network
     runs_per_visit: int = 5          # timed runs each time a network is visited (round-robin)
     rewarm: int = 2                  # untimed runs at each visit (back-to-back inference state)
-    networks_per_process: int = 10   # networks measured by one fresh process
+    networks_per_process: int = 10   # networks measured by one fresh process (if the condition allows)
     contexts: int = 8                # networks each table entry is timed in (table only)
     run_quantile: float = 0.25       # statistic over a network's runs
     max_other_cores: float = 0.25    # a round during which other processes used more is redone
@@ -99,6 +98,7 @@ class NetworkTiming:
     segments_ms: list[list[float]] = field(default_factory=list)
     other_cores: list[float] = field(default_factory=list)   # others' CPU use in each kept round
     redone_rounds: int = 0
+    pid: int = 0                                             # the process that measured it
 
     def latency_ms(self, quantile: float) -> float:
         """The network's latency: a quantile of its whole-network runs."""
@@ -152,6 +152,8 @@ def fingerprint(profile: DeviceProfile) -> dict:
         "timm": timm.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "process": profile.process,
+        "process_env": dict(profile.condition.env),
         **get_backend(profile.backend).versions(profile),
     }
 
@@ -206,13 +208,13 @@ def time_networks(space: SearchSpace, archs: Sequence[Architecture], profile: De
     def load(arch: Architecture) -> TimedNetwork:
         return backend.load(build_timm_model(arch, num_classes).eval(), x, blocks)
 
-    timings = [NetworkTiming([]) for _ in archs]
+    timings = [NetworkTiming([], pid=os.getpid()) for _ in archs]
     others = _OtherLoad()
-    # a throw-away network first: the first model of a process runs at its own speed
-    first = load(Architecture.heaviest(space))
-    first.warmup(protocol.warmup + protocol.repeats, blocks)
-    first.close()
-    del first
+    if profile.condition.warm_allocator:        # the first model of a process runs at its own speed
+        first = load(Architecture.heaviest(space))
+        first.warmup(protocol.warmup + protocol.repeats, blocks)
+        first.close()
+        del first
     networks = [load(arch) for arch in archs]
     for network in networks:
         network.warmup(protocol.warmup, blocks)
@@ -301,49 +303,84 @@ def _space_from_json(data: dict) -> SearchSpace:
 
 
 def _child_env(profile: DeviceProfile) -> dict:
+    """This process's environment less every variable a process condition sets, plus the profile's
+    condition's own: a plain process stays plain whatever the parent was started with."""
     threads = str(profile.resolved_threads())
     root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, **PROCESS_ENV, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    tuning = {key for name in list_conditions() for key in get_condition(name).env}
+    env = {k: v for k, v in os.environ.items() if k not in tuning}
+    env.update(profile.condition.env)
+    env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+                "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))})
     return env
 
 
-def _run_batch(space: SearchSpace, archs: Sequence[Architecture], profile: DeviceProfile,
-               protocol: Protocol, num_classes: int, blocks: bool, progress: ProgressFn
-               ) -> list[NetworkTiming]:
-    """Time one batch of networks in a new Python process (see the module docstring)."""
-    request = {
-        "space": _space_to_json(space), "archs": [list(map(list, a.stages)) for a in archs],
-        "profile": profile.to_dict(), "protocol": asdict(protocol), "num_classes": num_classes,
-        "blocks": blocks, "backend_module": get_backend(profile.backend).__module__,
-    }
-    with tempfile.TemporaryDirectory(prefix="hcn-latency-") as tmp:
-        req_path, out_path = Path(tmp, "request.json"), Path(tmp, "result.json")
+class _Launcher:
+    """A process started in the profile's condition that imports the runtime once and forks a child per
+    batch of networks.
+
+    A forked child starts in the state a new process reaches after its imports (its allocator read
+    the condition's environment at the launcher's start, and nothing was allocated for a network
+    yet), so a plain condition's one network per process costs a fork instead of a Python start-up
+    (~5 s with torch here). The launcher runs no torch operation, so forking it is safe.
+    """
+
+    def __init__(self, profile: DeviceProfile, folder: Path) -> None:
+        self.folder = folder
+        # stderr to a file: a pipe read only after stdout could fill up and block the children.
+        self.err = open(folder / "stderr.txt", "w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.latency", get_backend(profile.backend).__module__, profile.backend],
+            env=_child_env(profile), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
+
+    def run(self, request: dict, index: int, progress: ProgressFn) -> list[NetworkTiming]:
+        req_path, out_path = self.folder / f"request-{index}.json", self.folder / f"result-{index}.json"
         req_path.write_text(json.dumps(request))
-        # stderr to a file: a pipe read only after stdout could fill up and block the child.
-        with open(Path(tmp, "stderr.txt"), "w+") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "workers.latency", str(req_path), str(out_path)],
-                                    env=_child_env(profile), stdout=subprocess.PIPE, stderr=err, text=True)
-            for _ in proc.stdout:
-                progress(1)
-            if proc.wait() != 0:
-                err.seek(0)
-                raise RuntimeError(f"latency worker process failed:\n{err.read()[-4000:]}")
-        result = json.loads(out_path.read_text())
-    return [NetworkTiming(**t) for t in result]
+        self.proc.stdin.write(f"{req_path}\t{out_path}\n")
+        self.proc.stdin.flush()
+        status = None
+        for line in self.proc.stdout:
+            if line.startswith("exit "):
+                status = int(line.split()[1])
+                break
+            progress(1)
+        if status != 0:
+            self.err.seek(0)
+            what = "the launcher ended" if status is None else f"a child exited with {status}"
+            raise RuntimeError(f"latency measurement failed ({what}):\n{self.err.read()[-4000:]}")
+        return [NetworkTiming(**t) for t in json.loads(out_path.read_text())]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
 
 
 def measure_networks(space: SearchSpace, archs: Sequence[Architecture], profile: DeviceProfile,
                      protocol: Protocol, num_classes: int, blocks: bool = False,
                      progress: ProgressFn = lambda n: None) -> list[NetworkTiming]:
-    """Time ``archs`` in batches of ``protocol.networks_per_process``, each in a fresh process.
+    """Time ``archs`` in batches, each in a fresh process: ``protocol.networks_per_process`` networks,
+    or as few as the profile's process condition says.
 
     ``progress(n)`` is called as network visits complete (``len(archs) * protocol.visits`` in all).
     """
+    per_process = profile.condition.networks_per_process or protocol.networks_per_process
+    request = {"space": _space_to_json(space), "profile": profile.to_dict(), "protocol": asdict(protocol),
+               "num_classes": num_classes, "blocks": blocks}
     timings: list[NetworkTiming] = []
-    for start in range(0, len(archs), protocol.networks_per_process):
-        batch = archs[start:start + protocol.networks_per_process]
-        timings += _run_batch(space, batch, profile, protocol, num_classes, blocks, progress)
+    with tempfile.TemporaryDirectory(prefix="hcn-latency-") as tmp:
+        launcher = _Launcher(profile, Path(tmp))
+        try:
+            for start in range(0, len(archs), per_process):
+                batch = [list(map(list, a.stages)) for a in archs[start:start + per_process]]
+                timings += launcher.run({**request, "archs": batch}, start, progress)
+        finally:
+            launcher.close()
     return timings
 
 
@@ -389,7 +426,8 @@ def measure_table(space: SearchSpace, profile: DeviceProfile, protocol: Protocol
         space={"name": space.name, "width_multiplier": space.width_multiplier, "hash": space.hash},
         num_classes=num_classes,
         protocol={**asdict(protocol), "seed": seed, "probe_networks": len(archs),
-                  "process_env": PROCESS_ENV, **disturbance(timings),
+                  "process": profile.process, "process_env": dict(profile.condition.env),
+                  **disturbance(timings),
                   "load_average_before": list(load_before),
                   "load_average_after": list(os.getloadavg())},
         statistic=STATISTIC, constant=constant, entries=entries,
@@ -411,9 +449,9 @@ def table_visits(space: SearchSpace, protocol: Protocol, seed: int = 0) -> int:
     return len(probe_architectures(space, protocol.contexts, np.random.default_rng(seed))) * protocol.visits
 
 
-def _child_main(request_path: str, result_path: str) -> None:
+def _time_request(request_path: str, result_path: str) -> None:
+    """In a forked child: time the networks a request names and write their timings."""
     request = json.loads(Path(request_path).read_text())
-    importlib.import_module(request["backend_module"])      # registers a backend defined outside workers.backends
     space = _space_from_json(request["space"])
     archs = [Architecture(space, tuple(map(tuple, st))) for st in request["archs"]]
     timings = time_networks(
@@ -422,5 +460,28 @@ def _child_main(request_path: str, result_path: str) -> None:
     Path(result_path).write_text(json.dumps([asdict(t) for t in timings]))
 
 
+def _serve(backend_module: str, backend: str) -> None:
+    """The launcher's loop: one forked child per request line, its exit status reported on stdout."""
+    importlib.import_module(backend_module)       # registers a backend defined outside workers.backends
+    for name in (*get_backend(backend).preload, "supernet.timm_models"):
+        importlib.import_module(name)
+    for line in sys.stdin:
+        request_path, result_path = line.rstrip("\n").split("\t")
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _time_request(request_path, result_path)
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
+
+
 if __name__ == "__main__":
-    _child_main(*sys.argv[1:3])
+    _serve(*sys.argv[1:3])

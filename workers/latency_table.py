@@ -75,7 +75,7 @@ class LatencyTable:
     # --- identity --------------------------------------------------------------------------
     @property
     def profile(self) -> DeviceProfile:
-        return DeviceProfile.from_dict(self.device["profile"])
+        return recorded_profile(self.device, self.protocol)
 
     @property
     def device_name(self) -> str:
@@ -204,7 +204,7 @@ def _check_fields(data: dict, source: str) -> None:
     if not isinstance(data["protocol"], dict):
         raise UsageError(f"{source}: 'protocol' must be an object, got {short(data['protocol'])}")
     try:
-        DeviceProfile.from_dict(device["profile"])
+        recorded_profile(device, data["protocol"])
         Protocol.from_dict(data["protocol"])
     except UsageError as exc:
         raise UsageError(f"{source}: {exc}") from None
@@ -215,6 +215,15 @@ def _check_fields(data: dict, source: str) -> None:
             ("measured_at", isinstance(data["measured_at"], str), "a string")):
         if not ok:
             raise UsageError(f"{source}: '{key}' must be {allowed}, got {short(data[key])}")
+
+
+def recorded_profile(device: dict, protocol: dict) -> DeviceProfile:
+    """The profile a table was measured with. Tables from before profiles named a process condition
+    were all measured with the tuned allocator, which their protocol records as ``process_env``."""
+    profile = dict(device["profile"])
+    if "process" not in profile and protocol.get("process_env"):
+        profile["process"] = "tuned"
+    return DeviceProfile.from_dict(profile)
 
 
 def load_table(path: str | Path, space: SearchSpace | None = None) -> LatencyTable:

@@ -96,6 +96,8 @@ def test_ray_tasks_measure_on_the_labelled_node(tmp_path):
         ray.shutdown()
     table.check_space(space)
     assert table.device_name == "cpu-bs1" and table.constant.median > 0
+    assert table.profile.process == table.protocol["process"] == table.device["process"] == "plain"
+    assert table.protocol["process_env"] == {}
     assert LatencyTable.load(table_path).protocol["repeats"] == 2
     assert (tmp_path / "val" / "validation.csv").exists()
 

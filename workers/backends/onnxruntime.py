@@ -161,6 +161,8 @@ class OnnxRuntimeBackend(LatencyBackend):
     """ONNX Runtime on the CPU (``CPUExecutionProvider``, all graph optimisations, sequential execution);
     ``threads`` is the session's intra-op thread count."""
 
+    preload = ("torch", "timm", "torch.onnx", "onnx", "onnxruntime")
+
     @classmethod
     def versions(cls, profile) -> dict:
         import onnx

@@ -61,6 +61,8 @@ class LatencyBackend(ABC):
     """One runtime: how a profile's networks are loaded and timed, and what the numbers depend on."""
 
     name: ClassVar[str] = ""
+    # imported once by the measuring launcher before it forks (what every measuring child would import)
+    preload: ClassVar[tuple[str, ...]] = ("torch", "timm")
 
     def __init__(self, profile: DeviceProfile) -> None:
         self.profile = profile
