@@ -194,9 +194,9 @@ class RunConfig:
     data: str = "digits"
     preset: str = "tiny"
     width_multiplier: float = 1.0
-    devices: tuple[DeviceProfile, ...] = (BUILTIN_PROFILES["cpu-bs1"], BUILTIN_PROFILES["cpu-bs8"])
+    devices: tuple[DeviceProfile, ...] = (BUILTIN_PROFILES["cpu-bs1"], BUILTIN_PROFILES["ort-bs1"])
     targets: dict[str, TargetSpec] = field(default_factory=lambda: {
-        "cpu-bs1": TargetSpec(auto=4), "cpu-bs8": TargetSpec(auto=4)})
+        "cpu-bs1": TargetSpec(auto=4), "ort-bs1": TargetSpec(auto=4)})
     bounds: dict[str, float] = field(default_factory=dict)   # resource name -> bound (workers.resources)
     recipe: str = "tiny"
     heaviest: dict = field(default_factory=dict)
@@ -206,7 +206,8 @@ class RunConfig:
     training_seed: int = 0
     search: SearchSettings = SearchSettings()
     latency_protocol: dict = field(default_factory=lambda: {"contexts": 4, "repeats": 20})
-    latency_noise: float = 0.10
+    latency_noise: float = 0.05
+    latency_retries: int = 2
     resources: ResourceRequests = ResourceRequests()
     ray_address: str | None = None
     ray_num_cpus: int | None = None
@@ -266,7 +267,8 @@ class RunConfig:
                          "supernet": dict(self.supernet), "finetune": dict(self.finetune),
                          "max_failures": self.max_failures, "seed": self.training_seed},
             "search": self.search.to_yaml(),
-            "latency": {"protocol": dict(self.latency_protocol), "noise": self.latency_noise},
+            "latency": {"protocol": dict(self.latency_protocol), "noise": self.latency_noise,
+                        "retries": self.latency_retries},
             "resources": dataclasses.asdict(self.resources),
             "ray": {"address": self.ray_address, "num_cpus": self.ray_num_cpus},
             "tracking": {"uri": self.tracking_uri, "artifact_root": self.artifact_root,
@@ -453,7 +455,7 @@ def _training(raw: Any, base: RunConfig) -> dict:
 def _latency(raw: Any, base: RunConfig) -> dict:
     from workers.latency import Protocol
 
-    raw = _mapping(raw, "latency", {"protocol", "noise"})
+    raw = _mapping(raw, "latency", {"protocol", "noise", "retries"})
     protocol = dict(_mapping(raw.get("protocol", base.latency_protocol), "latency.protocol",
                              _fields(Protocol)))
     try:
@@ -461,7 +463,8 @@ def _latency(raw: Any, base: RunConfig) -> dict:
     except OptionError as exc:
         raise _fail(f"latency.protocol.{exc.option}", exc.allowed, exc.value) from None
     noise = _number(raw.get("noise", base.latency_noise), "latency.noise", 0.0, most=1.0)
-    return {"latency_protocol": protocol, "latency_noise": noise}
+    retries = _int(raw.get("retries", base.latency_retries), "latency.retries", 0)
+    return {"latency_protocol": protocol, "latency_noise": noise, "latency_retries": retries}
 
 
 def _check_requests(config: RunConfig) -> None:

@@ -10,8 +10,12 @@ probes run on device-labelled nodes, which nothing else asks for):
 4. searches: a pool of gradient actors holding w* (put in the object store once), one BCSFW search
    task per (device, target), all at once;
 5. fine-tunes: one Ray Tune trial per distinct architecture found (KD from w-bar, checkpoints, retries);
-6. measurement of every member's latency on its device;
-7. registration of every member in the MLflow Model Registry, and ``pareto.csv``, ``pareto.png``,
+6. measurement of every member's latency on its device, beside the reference network that tells how
+   far the machine's speed moved since the table (a member whose passes disagree is measured again);
+7. the closed loop: a member measured over its target is searched again with the bound scaled by
+   predicted / measured, fine-tuned and measured (``latency.retries`` rounds); the most accurate member
+   within its target is kept;
+8. registration of every kept member in the MLflow Model Registry, and ``pareto.csv``, ``pareto.png``,
    ``report.md``.
 
 Each stage method reads as its steps; the cache (:mod:`.cache`) decides compute-or-reuse, and an
@@ -49,16 +53,20 @@ __all__ = ["STAGES", "Member", "Pipeline", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
-STAGES = ["latency tables", "supernet", "targets", "searches", "fine-tunes", "measurement",
+STAGES = ["latency tables", "supernet", "targets", "searches", "fine-tunes", "measurement", "closed loop",
           "registry and report"]
+MEASUREMENT_PASSES = 3  # separate measurements of each member (processes: the level moves between them)
+SPREAD_REDOS = 2        # more passes of a member whose passes disagree beyond the noise allowance
 
 
 @dataclass
 class Member:
-    """One (device, target) of the family, filled in stage by stage."""
+    """One (device, target) of the family in one round of the closed loop, filled in stage by stage."""
     device: str
     target_ms: float
     key: str
+    bound_ms: float = math.nan      # the latency bound searched with: the target, scaled in later rounds
+    round: int = 1
     arch: str = ""
     predicted_ms: float = math.nan
     resources: dict[str, int] = field(default_factory=dict)    # params, macs, ... (workers.resources)
@@ -69,7 +77,11 @@ class Member:
     onnx_model_uri: str = ""
     measured_ms: float = math.nan
     measured_spread_ms: float = math.nan
+    measurements: int = 0           # passes measured; more than MEASUREMENT_PASSES: they disagreed at first
+    drift: float = 1.0              # the reference network's latency now / with the table
+    expected_ms: float = math.nan   # the prediction rescaled by the drift when it is beyond noise
     over_target: bool = False
+    kept: bool = True               # the member of its (device, target) the family keeps
     registered_version: int = 0
     registered_uri: str = ""
 
@@ -127,6 +139,8 @@ class Pipeline:
                 self._finetunes(weights)
             with self.progress.stage("measurement"):
                 self._measure()
+            with self.progress.stage("closed loop"):
+                self._closed_loop(weights)
             with self.progress.stage("registry and report"):
                 report = self._register_and_report(started)
             failed = False
@@ -280,7 +294,7 @@ class Pipeline:
                 except SolverError as exc:      # a limit reached or a HiGHS failure, not an answer
                     raise UsageError(f"target {target:g} ms on {device}: feasibility could not be decided "
                                      f"({exc}); try a looser target or fewer constraints") from None
-                self.members.append(Member(device, target, f"{device}@{target:g}ms"))
+                self.members.append(Member(device, target, f"{device}@{target:g}ms", bound_ms=target))
             self.progress.say(f"  {device}: targets {', '.join(f'{v:g}' for v in values)} ms")
 
     def _target_values(self, device: str) -> list[float]:
@@ -294,16 +308,17 @@ class Pipeline:
                                   for i in range(1, spec.auto + 1)))
 
     # --- 4. searches -----------------------------------------------------------------------------
-    def _searches(self, weights: dict) -> None:
-        for m in self.members:
+    def _searches(self, weights: dict, round_: int = 1) -> None:
+        members = [m for m in self.members if m.round == round_]
+        for m in members:
             if m.key in self.state.members:
                 _restore(m, self.state.members[m.key])
-        todo = [m for m in self.members if m.key not in self.state.members]
-        if len(todo) < len(self.members):
-            self.reused.append(f"{len(self.members) - len(todo)} of {len(self.members)} searches: from the "
+        todo = [m for m in members if m.key not in self.state.members]
+        if len(todo) < len(members):
+            self.reused.append(f"{len(members) - len(todo)} of {len(members)} searches{_round(round_)}: from the "
                                f"interrupted run (--resume)")
         s = self.config.search
-        with self._cost("searches", per_model=True, reused=not todo,
+        with self._cost(f"searches{_round(round_)}", per_model=True, reused=not todo,
                         note=f"{len(todo)} searches x {s.steps} steps, {s.gradient_workers} gradient actors"
                         ) as cost:
             if todo:
@@ -325,7 +340,7 @@ class Pipeline:
         solver_s = 0.0
         try:
             with progress_board() as board:
-                refs = {m.key: start_search(SearchRequest(m.key, tuple(self._constraints(m.device, m.target_ms)),
+                refs = {m.key: start_search(SearchRequest(m.key, tuple(self._constraints(m.device, m.bound_ms)),
                                                           s.seed + i, s.algorithm, s.options),
                                             self.space, pool, board, res.search.cpus)
                         for i, m in enumerate(todo)}
@@ -350,18 +365,20 @@ class Pipeline:
         return {name: round(self.resources[name].value(arch)) for name in list_resources()}
 
     # --- 5. fine-tunes ---------------------------------------------------------------------------
-    def _finetunes(self, weights: dict) -> None:
-        archs = list(dict.fromkeys(m.arch for m in self.members))
+    def _finetunes(self, weights: dict, round_: int = 1) -> None:
+        archs = list(dict.fromkeys(m.arch for m in self.members if m.round == round_))
         todo = [a for a in archs if a not in self.state.finetunes]
         if not todo:
-            self.reused.append("every fine-tune: from the interrupted run (--resume)")
+            self.reused.append(f"every fine-tune{_round(round_)}: from the interrupted run (--resume)")
         epochs = self.config.training_recipe().finetune.epochs
-        with self._cost("fine-tunes", reused=not todo, per_model=True,
+        with self._cost(f"fine-tunes{_round(round_)}", reused=not todo, per_model=True,
                         note=f"{len(todo)} distinct architectures of {len(self.members)} members, {epochs} epochs "
                              f"each; models logged to MLflow (torch.export)") as cost:
             if todo:
                 cost["cpu_s"] = self._run_trials(weights, todo)
         for m in self.members:
+            if m.round != round_:
+                continue
             done = self.state.finetunes[m.arch]
             m.top1, m.finetune_run_id = done["top1"], done["run_id"]
             m.model_uri, m.onnx_model_uri = done["model_uri"], done["onnx_model_uri"]
@@ -420,38 +437,113 @@ class Pipeline:
 
     # --- 6. measurement --------------------------------------------------------------------------
     def _measure(self) -> None:
+        """Every member not yet measured, on its device: each network in ``MEASUREMENT_PASSES`` separate
+        passes (separate processes under the plain condition, whose level varies from one to the next),
+        beside the reference network that tells how far the machine's speed moved since the table. A
+        member whose passes disagree by more than the noise allowance is measured again (``SPREAD_REDOS``
+        times at most) and all its passes pooled: a wide spread is not an allowance."""
+        from workers.latency import Drift
+
+        noise = self.config.latency_noise
         for profile in self.config.devices:
             members = [m for m in self.members if m.device == profile.name and math.isnan(m.measured_ms)]
             if not members:
                 continue
             archs = list(dict.fromkeys(m.arch for m in members))
             with self._cost(f"measurement {profile.name}", per_model=True, note=f"{len(archs)} networks") as cost:
-                timings, cost["cpu_s"] = self._measure_networks(profile, archs)
-            protocol = self.config.protocol()
+                passes, reference, cost["cpu_s"] = self._measure_networks(profile, archs, reference=True)
+                for _ in range(SPREAD_REDOS):
+                    wide = [a for a in archs if np.ptp(passes[a]) > noise * np.median(passes[a])]
+                    if not wide:
+                        break
+                    again, _, cpu = self._measure_networks(profile, wide)
+                    cost["cpu_s"] += cpu
+                    for a in wide:
+                        passes[a] += again[a]
+            drift = Drift(tuple(self.tables[profile.name].reference_ms), tuple(reference))
+            self.progress.say(f"  {profile.name}: {drift.describe()}")
             for m in members:
-                timing = timings[m.arch]     # the tables' statistic: a quantile of whole-network runs
-                m.measured_ms, m.measured_spread_ms = timing.latency_ms(protocol.run_quantile), timing.spread_ms()
-                noise = max(self.config.latency_noise * m.target_ms, m.measured_spread_ms)
-                m.over_target = bool(m.measured_ms > m.target_ms + noise)
+                values = passes[m.arch]
+                m.measured_ms, m.measured_spread_ms = float(np.median(values)), float(np.ptp(values))
+                m.measurements, m.drift = len(values), drift.ratio
+                m.expected_ms = m.predicted_ms * drift.scale
+                m.over_target = bool(m.measured_ms > m.target_ms * (1 + noise))
                 self._remember(m)
 
-    def _measure_networks(self, profile, archs: list[str]) -> tuple[dict, float]:
-        """Whole-network timings of ``archs`` on ``profile``'s node, by arch; and the CPU seconds."""
+    def _measure_networks(self, profile, archs: list[str], reference: bool = False
+                          ) -> tuple[dict[str, list[float]], list[float], float]:
+        """Latencies of ``archs`` on ``profile``'s node in ``MEASUREMENT_PASSES`` passes each, by arch
+        (the tables' statistic: a quantile of whole-network runs); with ``reference`` also the reference
+        network's, :data:`~workers.latency.REFERENCE_RUNS` times in the same call; and the CPU seconds."""
         from supernet.arch import Architecture
-        from workers.latency import measure_networks
+        from workers.latency import REFERENCE_RUNS, measure_networks, reference_architecture
         from workers.latency_tasks import on_device
         from workers.monitoring import cpu_timed, progress_board
 
         protocol = self.config.protocol()
+        networks = [Architecture.from_string(a, self.space) for a in archs] * MEASUREMENT_PASSES
+        networks += [reference_architecture(self.space)] * (REFERENCE_RUNS if reference else 0)
         with progress_board() as board:
             ref = on_device(cpu_timed(measure_networks), profile).remote(
-                self.space, [Architecture.from_string(a, self.space) for a in archs], profile, protocol,
-                self.num_classes, progress=lambda n: board.add.remote("visits", n))
+                self.space, networks, profile, protocol, self.num_classes,
+                progress=lambda n: board.add.remote("visits", n))
             timings, cpu = self.progress.wait(ref, f"measuring {len(archs)} members on {profile.name}", board,
-                                              len(archs) * protocol.visits)
-        return dict(zip(archs, timings)), cpu
+                                              len(networks) * protocol.visits)
+        values = [t.latency_ms(protocol.run_quantile) for t in timings]
+        passes = {a: values[i:len(archs) * MEASUREMENT_PASSES:len(archs)] for i, a in enumerate(archs)}
+        return passes, values[len(archs) * MEASUREMENT_PASSES:], cpu
 
-    # --- 7. registry and report ------------------------------------------------------------------
+    # --- 7. the closed loop ------------------------------------------------------------------------
+    def _closed_loop(self, weights: dict) -> None:
+        """Search again each (device, target) whose latest member measured over its target, with the
+        bound scaled by the table-to-machine ratio that member showed, for ``latency.retries`` rounds;
+        then keep, per (device, target), the most accurate member within its target (else the last)."""
+        for round_ in range(2, self.config.latency_retries + 2):
+            retry = [m for m in (self._retry(last, round_) for last in self._latest() if last.over_target) if m]
+            if not retry:
+                break
+            self.members += retry
+            self.progress.say(f"  round {round_}: {len(retry)} member(s) over target searched again: "
+                              + ", ".join(f"{m.device} {m.target_ms:g} ms with bound {m.bound_ms:.3f} ms"
+                                          for m in retry))
+            self._searches(weights, round_)
+            self._finetunes(weights, round_)
+            self._measure()
+        for group in self._groups().values():
+            within = [m for m in group if not m.over_target]
+            kept = max(within, key=lambda m: (m.top1, -m.round)) if within else group[-1]
+            for m in group:
+                m.kept = m is kept
+                self._remember(m)
+        if len(self.members) == len(self._groups()):
+            self.progress.say("  every member measured within its target: nothing searched again")
+
+    def _groups(self) -> dict[tuple[str, float], list[Member]]:
+        """The members of each (device, target), by round."""
+        groups: dict[tuple[str, float], list[Member]] = {}
+        for m in sorted(self.members, key=lambda m: m.round):
+            groups.setdefault((m.device, m.target_ms), []).append(m)
+        return groups
+
+    def _latest(self) -> list[Member]:
+        return [group[-1] for group in self._groups().values()]
+
+    def _retry(self, last: Member, round_: int) -> Member | None:
+        """The next round's member of ``last``'s (device, target), or None where no architecture fits
+        the scaled bound (the member stays over its target)."""
+        from solvers import ConstraintSet, InfeasibleConstraintError, SolverError, feasible_architecture
+
+        bound = last.target_ms * last.predicted_ms / last.measured_ms
+        key = f"{last.device}@{last.target_ms:g}ms#{round_}"
+        try:
+            feasible_architecture(ConstraintSet(self._constraints(last.device, bound)))
+        except (InfeasibleConstraintError, SolverError) as exc:
+            self.progress.say(f"  {last.device} {last.target_ms:g} ms: no architecture fits the scaled bound "
+                              f"{bound:.3f} ms ({exc}); it stays over its target")
+            return None
+        return Member(last.device, last.target_ms, key, bound_ms=bound, round=round_)
+
+    # --- 8. registry and report ------------------------------------------------------------------
     def _register_and_report(self, started: float) -> Path:
         from workers.resources import list_resources
 
@@ -459,24 +551,26 @@ class Pipeline:
         with self._cost("registry and report", per_model=True,
                         note="registration, pareto.csv/png, report.md") as cost:
             for m in self.members:
-                if not m.registered_version:
+                if m.kept and not m.registered_version:
                     registration = self.observer.register(m, self.config.dataset, self.space.name)
                     m.registered_version, m.registered_uri = registration.version, registration.uri
                     self._remember(m)
-            table = self._family_table()
-            csv = write_pareto_csv(table, list_resources(), self.out / "pareto.csv")
-            png = plot_pareto(table, self.out / "pareto.png")
+            rounds = self._family_table()
+            family = rounds[rounds["kept"].astype(bool)]
+            csv = write_pareto_csv(family, list_resources(), self.out / "pareto.csv")
+            png = plot_pareto(family, self.out / "pareto.png")
             cost["cpu_s"] = time.process_time() - cpu0
         text = render_report(f"hardcore-nas run `{self.config.name}`", self._summary(time.perf_counter() - started),
-                             table, list_resources(), self.costs, self.reused, self.config.latency_noise,
-                             len(self.splits.test), self.supernet_top1)
+                             family, list_resources(), self.costs, self.reused, self.config.latency_noise,
+                             len(self.splits.test), self.supernet_top1, rounds)
         report = self.out / "report.md"
         report.write_text(text)
         self.observer.outputs_written([csv, png, report])
         return report
 
     def _family_table(self) -> pd.DataFrame:
-        """One row per member: its fields, each resource as a column, ``model_uri`` the registry's."""
+        """One row per member of every round: its fields, each resource as a column, ``model_uri`` the
+        registry's (empty for members the family did not keep)."""
         rows = [{**{k: v for k, v in dataclasses.asdict(m).items() if k != "resources"}, **m.resources}
                 for m in self.members]
         table = pd.DataFrame(rows)
@@ -484,8 +578,9 @@ class Pipeline:
         return table
 
     def _summary(self, elapsed_s: float) -> list[str]:
-        devices = ", ".join(f"`{d}` ({t.device.get('cpu')}, {t.device.get('threads')} thread(s), batch "
-                            f"{t.device.get('batch_size')})" for d, t in self.tables.items())
+        devices = ", ".join(f"`{d}` ({t.profile.backend} on {t.device.get('cpu')}, {t.device.get('threads')} "
+                            f"thread(s), batch {t.device.get('batch_size')}, {t.profile.process} process: "
+                            f"{t.profile.condition.instructions()})" for d, t in self.tables.items())
         models = ", ".join(f"`{registered_model_name(self.config.dataset, d)}`" for d in self.config.device_names)
         return [
             f"Data `{self.config.data}` ({self.num_classes} classes, {len(self.splits.test)} held-out test "
@@ -509,6 +604,10 @@ def run_pipeline(config: RunConfig, out: Path, resume: bool = False) -> Path:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+def _round(round_: int) -> str:
+    return "" if round_ == 1 else f" (round {round_})"
+
+
 def _top1_note(top1: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}%" for k, v in top1.items())
 

@@ -48,7 +48,7 @@ from .processes import get_condition, list_conditions
 
 __all__ = ["Protocol", "NetworkTiming", "cpu_model", "fingerprint", "probe_architectures",
            "time_networks", "measure_networks", "table_entries", "disturbance", "measure_table",
-           "table_visits", "default_num_classes"]
+           "table_visits", "default_num_classes", "REFERENCE_RUNS", "reference_architecture", "Drift"]
 
 ProgressFn = Callable[[int], None]
 
@@ -116,6 +116,57 @@ class NetworkTiming:
         """
         segments = np.quantile(np.asarray(self.segments_ms), quantile, axis=0)
         return segments * self.latency_ms(quantile) / segments.sum()
+
+
+# --- the reference network: how the machine's speed moves -----------------------------------------
+REFERENCE_RUNS = 3      # separate measurements of the reference (separate processes under ``plain``)
+
+
+def reference_architecture(space: SearchSpace) -> Architecture:
+    """The fixed network timed beside every table and every measurement of members: every block in
+    the middle configuration, every stage at its middle depth."""
+    return Architecture.uniform(space, space.num_configs // 2, space.depths[len(space.depths) // 2])
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How far the machine's speed moved between a table and a later measurement, read off the
+    reference network timed in both.
+
+    The move counts (``significant``) only when it exceeds ``tolerance`` and the two sets of runs do
+    not overlap: then a prediction from the table is rescaled by ``ratio`` to compare it with what
+    the machine measures now.
+    """
+    table_ms: tuple[float, ...]
+    now_ms: tuple[float, ...]
+    tolerance: float = 0.03
+
+    @property
+    def ratio(self) -> float:
+        if not self.table_ms or not self.now_ms:
+            return 1.0
+        return float(np.median(self.now_ms) / np.median(self.table_ms))
+
+    @property
+    def significant(self) -> bool:
+        if not self.table_ms or not self.now_ms:
+            return False
+        apart = min(self.now_ms) > max(self.table_ms) or max(self.now_ms) < min(self.table_ms)
+        return apart and abs(self.ratio - 1.0) > self.tolerance
+
+    @property
+    def scale(self) -> float:
+        """What a table's prediction is multiplied by to compare with a measurement made now."""
+        return self.ratio if self.significant else 1.0
+
+    def describe(self) -> str:
+        if not self.table_ms:
+            return "no reference network in the table (measured before there was one): predictions not rescaled"
+        moved = (f"reference network {np.median(self.table_ms):.3f} ms with the table, "
+                 f"{np.median(self.now_ms):.3f} ms now")
+        if self.significant:
+            return f"{moved} ({self.ratio - 1:+.1%}, beyond noise): predictions rescaled by {self.ratio:.3f}"
+        return f"{moved} ({self.ratio - 1:+.1%}, within noise): predictions not rescaled"
 
 
 def default_num_classes(space: SearchSpace) -> int:
@@ -421,6 +472,9 @@ def measure_table(space: SearchSpace, profile: DeviceProfile, protocol: Protocol
     timings = measure_networks(space, archs, profile, protocol, num_classes, blocks=True,
                                progress=progress)
     entries, constant = table_entries(space, archs, timings, protocol.run_quantile)
+    reference = reference_architecture(space)
+    reference_runs = measure_networks(space, [reference] * REFERENCE_RUNS, profile, protocol, num_classes,
+                                      progress=progress)
     return LatencyTable(
         device=fingerprint(profile),
         space={"name": space.name, "width_multiplier": space.width_multiplier, "hash": space.hash},
@@ -433,6 +487,8 @@ def measure_table(space: SearchSpace, profile: DeviceProfile, protocol: Protocol
         statistic=STATISTIC, constant=constant, entries=entries,
         measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - started, 3),
+        reference={"arch": str(reference),
+                   "runs_ms": [round(t.latency_ms(protocol.run_quantile), 6) for t in reference_runs]},
     )
 
 
@@ -446,7 +502,8 @@ def disturbance(timings: Sequence[NetworkTiming]) -> dict:
 
 def table_visits(space: SearchSpace, protocol: Protocol, seed: int = 0) -> int:
     """How many network visits :func:`measure_table` reports through ``progress``."""
-    return len(probe_architectures(space, protocol.contexts, np.random.default_rng(seed))) * protocol.visits
+    probes = len(probe_architectures(space, protocol.contexts, np.random.default_rng(seed)))
+    return (probes + REFERENCE_RUNS) * protocol.visits
 
 
 def _time_request(request_path: str, result_path: str) -> None:

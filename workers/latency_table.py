@@ -71,6 +71,9 @@ class LatencyTable:
     entries: dict[str, EntryStats]
     measured_at: str
     seconds: float
+    # the reference network timed beside the table: {"arch": timm string, "runs_ms": [...]} (absent in
+    # tables from before it was); later measurements time it again to see how the machine's speed moved
+    reference: dict | None = None
 
     # --- identity --------------------------------------------------------------------------
     @property
@@ -83,7 +86,14 @@ class LatencyTable:
 
     def body(self) -> dict:
         d = asdict(self)
+        if d["reference"] is None:      # older tables keep their content hash
+            del d["reference"]
         return {"format": FORMAT, "version": VERSION, "unit": "ms", **d}
+
+    @property
+    def reference_ms(self) -> list[float]:
+        """The reference network's latencies measured with the table (empty for older tables)."""
+        return list(self.reference["runs_ms"]) if self.reference else []
 
     @property
     def content_hash(self) -> str:
@@ -130,6 +140,7 @@ class LatencyTable:
             protocol=data["protocol"], statistic=data["statistic"],
             constant=constant, entries=parsed,
             measured_at=data["measured_at"], seconds=float(data["seconds"]),
+            reference=_parse_reference(data.get("reference"), source),
         )
 
     @classmethod
@@ -215,6 +226,17 @@ def _check_fields(data: dict, source: str) -> None:
             ("measured_at", isinstance(data["measured_at"], str), "a string")):
         if not ok:
             raise UsageError(f"{source}: '{key}' must be {allowed}, got {short(data[key])}")
+
+
+def _parse_reference(value, source: str) -> dict | None:
+    if value is None:
+        return None
+    runs = value.get("runs_ms") if isinstance(value, dict) else None
+    if (set(value) if isinstance(value, dict) else None) != {"arch", "runs_ms"} or not isinstance(value["arch"], str) \
+            or not isinstance(runs, list) or not runs or not all(is_number(x) and 0 < x <= _MAX_MS for x in runs):
+        raise UsageError(f"{source}: 'reference' must give arch (a timm string) and runs_ms (positive "
+                         f"milliseconds), got {short(value)}; measure the table again")
+    return {"arch": value["arch"], "runs_ms": [float(x) for x in runs]}
 
 
 def recorded_profile(device: dict, protocol: dict) -> DeviceProfile:

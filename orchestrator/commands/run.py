@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         flag = "  (over target)" if row.over_target else ""
         print(f"{row.device:<12}{row.target_ms:>10g}{row.predicted_ms:>11.3f}{row.measured_ms:>10.3f}"
               f"{row.top1:>9.2f}  {row.model_uri}{flag}")
+    over = family[family["over_target"].astype(bool)]
+    if len(over):
+        print(f"{len(over)} member(s) still measure over their target after {config.latency_retries} closed-loop "
+              f"round(s), registered with over_target=true: "
+              + ", ".join(f"{r.device} {r.target_ms:g} ms ({r.measured_ms:.3f} ms)" for r in over.itertuples()))
     print(f"wrote {report.parent / 'pareto.csv'}, {report.parent / 'pareto.png'} and {report}")
     print(f"browse: mlflow ui --backend-store-uri {config.tracking_uri}")
     return 0

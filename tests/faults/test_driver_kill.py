@@ -52,14 +52,14 @@ def _exists(pattern: str, under: str) -> Callable[[Path, Path, str], bool]:
 
 
 CASES = [
-    pytest.param(Case("latency tables", _after("[1/7] latency tables ...", 3), "empty", same_family=False),
+    pytest.param(Case("latency tables", _after("[1/8] latency tables ...", 3), "empty", same_family=False),
                  marks=pytest.mark.fault_long, id="latency-tables"),
     pytest.param(Case("supernet (during w*)", _exists("supernet/*/epochs/w-star.safetensors", "cache"), "tables"),
                  id="supernet"),
-    pytest.param(Case("searches", _after("[4/7] searches ...", 4), "full"),
+    pytest.param(Case("searches", _after("[4/8] searches ...", 4), "full"),
                  marks=pytest.mark.fault_long, id="searches"),
     pytest.param(Case("fine-tunes", _exists("finetune-epochs/*/progress.json", "out"), "full"), id="fine-tunes"),
-    pytest.param(Case("measurement", _after("[6/7] measurement ...", 2), "full"),
+    pytest.param(Case("measurement", _after("[6/8] measurement ...", 2), "full"),
                  marks=pytest.mark.fault_long, id="measurement"),
     pytest.param(Case("registry and report", _after("Created version", 0), "full"), id="registry"),
 ]

@@ -27,10 +27,10 @@ class Worker:
 
 
 WORKERS = [
-    Worker("supernet task during w*", "ray::train-supernet", "[2/7] supernet ...", "tables",
+    Worker("supernet task during w*", "ray::train-supernet", "[2/8] supernet ...", "tables",
            "cache:supernet/*/epochs/w-star.safetensors"),
-    Worker("gradient actor mid-search", "ray::GradientWorker", "[4/7] searches ...", "full"),
-    Worker("fine-tune trial", "ray::ImplicitFunc", "[5/7] fine-tunes ...", "full",
+    Worker("gradient actor mid-search", "ray::GradientWorker", "[4/8] searches ...", "full"),
+    Worker("fine-tune trial", "ray::ImplicitFunc", "[5/8] fine-tunes ...", "full",
            "out:tune/finetune/*/checkpoint_000000"),
 ]
 

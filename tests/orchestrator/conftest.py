@@ -17,8 +17,10 @@ def reduced_config(root: Path) -> RunConfig:
         "targets": {"cpu-bs1": {"auto": 2}},
         "training": {"heaviest": {"epochs": 2}, "supernet": {"epochs": 1}, "finetune": {"epochs": 1}},
         "search": {"steps": 20, "batch_size": 8},
+        # runs compared for the same family need no closed loop (tests/orchestrator/test_closed_loop.py has it)
         "latency": {"protocol": {"contexts": 1, "repeats": 3, "warmup": 2, "runs_per_visit": 3,
-                                 "networks_per_process": 40}},
+                                 "networks_per_process": 40},
+                    "retries": 0},
         "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
                      "experiment": "e2e"},
         "cache_dir": str(root / "cache"),

@@ -19,10 +19,10 @@ def _restore_loggers(monkeypatch):
 
 def test_info_lines_are_plain_and_warnings_are_marked(capsys):
     configure_logging()
-    logging.getLogger("orchestrator.pipeline").info("[1/7] latency tables ...")
+    logging.getLogger("orchestrator.pipeline").info("[1/8] latency tables ...")
     logging.getLogger("workers.latency").warning("a round was redone")
     logging.getLogger("workers.latency").debug("not shown")
-    assert capsys.readouterr().err.splitlines() == ["[1/7] latency tables ...", "warning: a round was redone"]
+    assert capsys.readouterr().err.splitlines() == ["[1/8] latency tables ...", "warning: a round was redone"]
 
 
 def test_quiet_keeps_warnings_and_hides_bars(capsys):

@@ -26,9 +26,9 @@ def test_shipped_configs_parse_and_round_trip(name):
 
 def test_default_run_has_two_cpu_devices_with_auto_targets():
     config = default_config()
-    assert config.device_names == ("cpu-bs1", "cpu-bs8")
-    assert {d.name: (d.threads, d.batch_size) for d in config.devices} == {"cpu-bs1": (1, 1),
-                                                                           "cpu-bs8": (None, 8)}
+    assert config.device_names == ("cpu-bs1", "ort-bs1")
+    assert {d.name: (d.backend, d.threads, d.batch_size, d.process) for d in config.devices} == {
+        "cpu-bs1": ("torch-cpu", 1, 1, "plain"), "ort-bs1": ("onnxruntime", 1, 1, "plain")}
     assert all(spec.auto >= 1 for spec in config.targets.values())
     assert config.tracking_uri == "sqlite:///mlflow.db" and config.ray_address is None
 
@@ -99,7 +99,7 @@ def test_to_dict_round_trips_a_custom_device():
     config = parse_config({"devices": [{"name": "xeon-bs1", "threads": 1, "batch_size": 1}],
                            "targets": {"xeon-bs1": {"auto": 3}}})
     assert config.to_dict()["devices"] == [{"name": "xeon-bs1", "backend": "torch-cpu", "threads": 1,
-                                            "batch_size": 1}]
+                                            "batch_size": 1, "process": "plain"}]
     assert parse_config(config.to_dict()) == config
     assert isinstance(config, RunConfig)
 

@@ -5,6 +5,7 @@ import pytest
 from orchestrator.report import (
     StageCost,
     accuracy_drops,
+    closed_loop_lines,
     pareto_columns,
     pareto_front,
     plot_pareto,
@@ -20,7 +21,9 @@ def _family() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["device", "target_ms", "predicted_ms", "measured_ms", "top1"])
     return frame.assign(measured_spread_ms=0.05, params=1000, macs=2000, arch="[['ds']]",
                         model_uri=[f"models:/m@t{i}" for i in range(5)], registered_version=range(1, 6),
-                        over_target=lambda f: f.measured_ms > f.target_ms * 1.1)
+                        over_target=lambda f: f.measured_ms > f.target_ms * 1.1, round=1, kept=True,
+                        bound_ms=lambda f: f.target_ms, drift=[1.01] * 3 + [1.2] * 2,
+                        expected_ms=lambda f: f.predicted_ms * pd.Series([1.0, 1.0, 1.0, 1.2, 1.2]))
 
 
 def test_pareto_front_keeps_exactly_the_undominated_points():
@@ -43,7 +46,7 @@ def test_files_and_report(tmp_path):
     write_pareto_csv(family, ["params", "macs"], tmp_path / "pareto.csv")
     columns = list(pd.read_csv(tmp_path / "pareto.csv").columns)
     assert columns == pareto_columns(["params", "macs"])
-    assert columns[5:9] == ["top1", "params", "macs", "arch"]
+    assert columns[6:10] == ["top1", "params", "macs", "arch"]
     plot_pareto(family, tmp_path / "pareto.png")
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     costs = [StageCost("latency table cpu-bs1", 60, 60, reused=True), StageCost("supernet", 300, 720),
@@ -56,6 +59,22 @@ def test_files_and_report(tmp_path):
     assert "median over the members: cpu-bs1 0.966, cpu-bs8 0.996" in text
     assert text.count("models:/m@t") == 5
     assert "heaviest path scores 40.0% and its lightest 60.0%: w* does not reward heavier paths" in text
+    assert "moved by cpu-bs1 +1.0% (within noise), cpu-bs8 +20.0% (beyond noise: predictions rescaled, " \
+           "measured / rescaled 0.830)" in text
+    assert "No member was searched again." in text
+
+
+def test_the_closed_loop_shows_every_round_and_the_kept_member():
+    family = _family()
+    second = family.iloc[[1]].assign(round=2, bound_ms=3.4, predicted_ms=3.3, measured_ms=3.9, top1=90.5,
+                                     over_target=False)
+    rounds = pd.concat([family.assign(kept=lambda f: f.index != 1), second], ignore_index=True)
+    (line,) = closed_loop_lines(rounds)
+    assert line == ("- cpu-bs1 at 4 ms: round 1: bound 4.000 ms, predicted 3.900, measured 4.500 ms (over), "
+                    "top-1 92.00%; round 2: bound 3.400 ms, predicted 3.300, measured 3.900 ms (within), "
+                    "top-1 90.50% **kept**")
+    text = render_report("t", [], rounds[rounds.kept], ["params"], [], [], 0.1, 359, {}, rounds)
+    assert line in text and "No member exceeds its target beyond noise." in text
 
 
 def test_aliases_and_flat_params():
