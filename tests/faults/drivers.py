@@ -99,11 +99,3 @@ def ray_pids(title: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", f"^{title}"], capture_output=True, text=True).stdout
     return [int(pid) for pid in found.split()]
 
-
-def store_client(config: dict):
-    """A client of the run's tracking store and model registry. Both URIs are given: a client without
-    ``registry_uri`` follows the process-wide one, which an earlier test may have pointed elsewhere."""
-    import mlflow
-
-    uri = config["tracking"]["uri"]
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -4,8 +4,9 @@ what the first wrote), and each run registers its own members."""
 import pandas as pd
 import pytest
 
-from tests.faults.drivers import Driver, fault_config, store_client
+from tests.faults.drivers import Driver, fault_config
 from tests.faults.report import record_fault
+from tests.stores import store_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault_long]
 
@@ -27,7 +28,7 @@ def test_two_runs_sharing_cache_and_store_both_finish_and_compute_each_entry_onc
     families = [pd.read_csv(tmp_path / name / "pareto.csv") for name in ("one", "two")]
     assert list(families[0]["arch"]) == list(families[1]["arch"])      # same table, supernet and seeds
 
-    client = store_client(config)
+    client = store_client(config["tracking"]["uri"])
     name = families[0]["model_uri"][0].removeprefix("models:/").split("@")[0]
     assert len(client.search_model_versions(f"name = '{name}'")) == sum(len(f) for f in families)
     experiment = client.get_experiment_by_name("faults").experiment_id

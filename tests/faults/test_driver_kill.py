@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache, store_client
+from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache
 from tests.faults.report import record_fault
+from tests.stores import store_client
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +88,7 @@ def test_a_killed_driver_resumes_to_the_same_family(reference, unbroken_s, case,
         assert list(family["target_ms"]) == list(unbroken["target_ms"])
         assert list(family["arch"]) == list(unbroken["arch"])
 
-    client = store_client(config)
+    client = store_client(config["tracking"]["uri"])
     parent = json.loads((out / "state.json").read_text())["parent_run_id"]
     names = {uri.removeprefix("models:/").split("@")[0] for uri in family["model_uri"]}
     versions = [v for name in names

@@ -196,6 +196,7 @@ CONFIG_CASES = {   # dotted key: (value, what the message names)
     "latency.protocol.repeats": [(HUGE, None), (0, None)],
     "latency.protocol.run_quantile": [("abc", None), (float("nan"), None), (1e308, None)],
     "latency.noise": [(float("nan"), None), (1e308, None)],
+    "latency.retries": [(-1, None), (HUGE, None), (1.5, None), ("twice", None)],
     "resources.supernet.cpus": [(HUGE, None), (float("nan"), None)],
     "ray.num_cpus": [(True, None), (HUGE, None)],
     "devices": [([{"name": 5}], "devices[0]"), ([{"name": "x", "batch_size": HUGE}], "devices[0]"),
@@ -212,7 +213,7 @@ CONFIG_PARAMS = [pytest.param(key, value, match or key, id=f"{key}={str(value)[:
 def test_config_values(tmp_path, key, value, match):
     doc = _nested(key, value)
     if key.startswith("targets"):
-        doc["targets"]["cpu-bs8"] = {"auto": 2}
+        doc["targets"]["ort-bs1"] = {"auto": 2}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(doc))
     message = _refused(lambda: load_config(path), f"config key '{match}")

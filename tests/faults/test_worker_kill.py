@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 
-from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache, ray_pids, store_client
+from tests.faults.drivers import Driver, assert_nothing_running, prepare_cache, ray_pids
 from tests.faults.report import record_fault
+from tests.stores import store_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault_long]
 
@@ -60,7 +61,7 @@ def test_a_killed_worker_is_recovered_within_the_run(reference, unbroken_s, work
     unbroken = pd.read_csv(root / "reference" / "pareto.csv")
     assert list(family["arch"]) == list(unbroken["arch"])
     assert (family["predicted_ms"] <= family["target_ms"]).all()
-    client = store_client(config)
+    client = store_client(config["tracking"]["uri"])
     assert_nothing_running(client, client.get_experiment_by_name("faults").experiment_id)
     baseline = unbroken_s(worker.cache)
     record_fault(f"{worker.name} killed inside a whole run", f"SIGKILL to the `{worker.title}` process",

@@ -12,6 +12,7 @@ from orchestrator.report import pareto_columns
 from orchestrator.tracking import registered_model_name, target_alias
 from supernet import Architecture
 from supernet.timm_models import build_timm_model
+from tests.stores import store_client
 from workers.resources import list_resources
 
 pytestmark = pytest.mark.slow
@@ -51,8 +52,7 @@ def test_auto_targets_lie_inside_the_reachable_range(pipeline_runs):
 
 def test_registry_holds_every_member_with_alias_tags_and_a_loadable_model(pipeline_runs):
     run = pipeline_runs["second"]
-    mlflow.set_tracking_uri(run.config.tracking_uri)
-    client = mlflow.MlflowClient(run.config.tracking_uri)
+    client = store_client(run.config.tracking_uri)
     name = registered_model_name("digits", "cpu-bs1")
     versions = client.search_model_versions(f"name='{name}'")
     assert len(versions) == 4       # two runs of two members each
@@ -82,7 +82,7 @@ def test_registry_holds_every_member_with_alias_tags_and_a_loadable_model(pipeli
 
 def test_mlflow_has_nested_runs_per_stage_search_and_finetune(pipeline_runs):
     run = pipeline_runs["first"]
-    client = mlflow.MlflowClient(run.config.tracking_uri)
+    client = store_client(run.config.tracking_uri)
     experiment = client.get_experiment_by_name("e2e")
     runs = client.search_runs([experiment.experiment_id], max_results=200)
     parents = [r for r in runs if r.data.tags.get("mlflow.runName") == "run e2e"]

@@ -123,12 +123,13 @@ def test_train_mode_matches_the_child_for_a_fixed_path():
     assert (out_net - out_child).abs().max() <= 1e-5
     F.cross_entropy(out_net, y).backward()
     F.cross_entropy(out_child, y).backward()
-    assert (net.conv_stem.weight.grad - child.conv_stem.weight.grad).abs().max() <= 1e-5
+    # gradients sum over the batch and the pixels in a thread-dependent order: float32 rounding, relatively
+    torch.testing.assert_close(net.conv_stem.weight.grad, child.conv_stem.weight.grad, rtol=1e-4, atol=1e-5)
     s, b, c = arch.blocks()[-1][0], arch.blocks()[-1][1], arch.stages[-1][-1]
     e_idx = TINY.expansions.index(TINY.configs[c].expansion)
     mid = net.blocks[s + 1][b].mids[e_idx]
-    assert (net.blocks[s + 1][b].conv_pw.weight.grad[:mid] - child.blocks[s + 1][b].conv_pw.weight.grad
-            ).abs().max() <= 1e-5
+    torch.testing.assert_close(net.blocks[s + 1][b].conv_pw.weight.grad[:mid],
+                               child.blocks[s + 1][b].conv_pw.weight.grad, rtol=1e-4, atol=1e-5)
     assert (net.blocks[s + 1][b].conv_pw.weight.grad[mid:] == 0).all()
     child2 = extract_subnet(net, arch).eval()   # running statistics were updated the same way
     net.eval()
