@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="device profile: cpu-bs1 (torch, 1 thread, batch 1), cpu-bs8 (torch, all "
                              "cores, batch 8), cuda-bs64 (torch CUDA, batch 64) or ort-bs1 (ONNX Runtime "
                              "CPU, 1 thread, batch 1)")
+    parser.add_argument("--process", default=None,
+                        help="process condition the latencies hold for: plain (the profiles' default: each "
+                             "network alone in a plain process) or tuned (huge pages and pinned glibc "
+                             "thresholds; a deployment must set them too)")
     parser.add_argument("--space", default="imagenet", help="search-space preset (default imagenet)")
     parser.add_argument("--width-multiplier", type=float, default=1.0,
                         help="channel width multiplier of the preset (default 1.0)")
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from workers.latency import measure_table, table_visits
 
     profile = get_profile(args.device)
+    if args.process:
+        profile = get_profile({**profile.to_dict(), "process": args.process})
     space = get_space(args.space, args.width_multiplier)
     protocol = protocol_from_args(args)
     out = Path(args.out or f"runs/lut/{space.name}_{profile.name}.json")

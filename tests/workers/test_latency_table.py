@@ -178,3 +178,5 @@ def test_cli_exits_non_zero_with_one_line(tmp_path, capsys):
     assert "not a hardcore-nas latency table" in err and "\n" not in err
     assert main(["lut", "--device", "tpu-v9", "--out", str(tmp_path / "t.json")]) == 2
     assert "unknown device 'tpu-v9'" in capsys.readouterr().err
+    assert main(["lut", "--device", "cpu-bs1", "--process", "warm", "--out", str(tmp_path / "t.json")]) == 2
+    assert "process 'warm' is not one of plain, tuned" in capsys.readouterr().err
