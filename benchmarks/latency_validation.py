@@ -244,8 +244,9 @@ Command: `flock /tmp/hcn-cpu.lock .venv/bin/python benchmarks/latency_validation
 
 Both tables were measured in this run, one after the other, with the same protocol ({protocol.warmup} warm-up
 runs, {protocol.repeats} timed runs per network in rounds of {protocol.runs_per_visit}, the
-{protocol.run_quantile:g} quantile, fresh processes of {protocol.networks_per_process} networks, disturbed rounds
-redone). The {args.samples} validation networks were spread over `{names[0]}`'s predicted range and
+{protocol.run_quantile:g} quantile, fresh processes in each profile's `{tables[names[0]].profile.process}` condition
+({tables[names[0]].profile.condition.description}), disturbed rounds redone).
+The {args.samples} validation networks were spread over `{names[0]}`'s predicted range and
 measured on both devices ({args.passes} passes each; measured = median of the passes). ORT per-block times
 come from ORT's profiler inside the whole networks (node durations grouped by exported module path, the
 per-node gap shared by node count, scaled to the unprofiled run totals).
