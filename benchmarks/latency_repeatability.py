@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.latency_validation import GOALS, _loads, _step, goal_row, repeat_row  # noqa: E402
+from benchmarks.latency_validation import _loads, _step, goal_row, goals_met, repeat_row  # noqa: E402
 from orchestrator.commands.validate_lut import summary, write_validation  # noqa: E402
 from supernet.space import get_space  # noqa: E402
 from workers.devices import get_profile  # noqa: E402
@@ -41,7 +41,8 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
     space, protocol, out = get_space(args.preset), Protocol(), RESULTS / "latency_repeatability"
-    rows, repeats, notes, met = [], [], [], {}
+    rows, repeats, notes = [], [], []
+    missed: dict[str, list[int]] = {name: [] for name in args.devices}   # tries that missed a goal
     for attempt in range(1, args.tries + 1):
         for name in args.devices:
             profile = get_profile(name)
@@ -53,8 +54,8 @@ def main() -> int:
             write_validation(validation, out / f"validation_{name}_try{attempt}", f"{args.preset} on {label}")
             print(f"{label}: table {seconds:.0f} s\n{summary(validation)}", flush=True)
             m = validation.metrics
-            met[label] = (abs(m["ratio"] - 1) <= GOALS["ratio_tolerance"] and m["r2"] >= GOALS["r2"]
-                          and m["within_10_pct"] >= GOALS["within_10_pct"])
+            if not all(goals_met(m).values()):
+                missed[name].append(attempt)
             rows.append(goal_row(label, m, seconds))
             repeats.append(repeat_row(label, validation.repeat))
             model = table.resource_model(space)
@@ -64,11 +65,8 @@ def main() -> int:
                          f"validation {validation.info['other_cores_median']} / {validation.info['other_cores_max']}; "
                          f"load average table {_loads(loads)}, validation {_loads(vloads)}")
     fp = table.device
-    verdict = "\n".join(f"- {name}: " + ("**met in every try**" if all(met[f"{name} try {t}"] for t in
-                                                                        range(1, args.tries + 1))
-                                         else "**not met** in " + ", ".join(f"try {t}" for t in range(1, args.tries + 1)
-                                                                            if not met[f"{name} try {t}"]))
-                        for name in args.devices)
+    verdict = "\n".join(f"- {name}: " + ("**not met** in " + ", ".join(f"try {t}" for t in tries) if tries
+                                         else "**met in every try**") for name, tries in missed.items())
     devices = ", ".join(f"`{n}` ({get_profile(n).backend}, 1 thread, batch 1, {get_profile(n).process} process)"
                         for n in args.devices)
     report = f"""# Repeatability of fresh tables on the default's preset and devices (issue 13)

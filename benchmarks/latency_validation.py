@@ -39,12 +39,19 @@ RESULTS = ROOT / "benchmarks" / "results"
 GOALS = {"r2": 0.99, "ratio_tolerance": 0.03, "within_10_pct": 95.0, "table_seconds": 300.0}
 
 
+def goals_met(m: dict) -> dict[str, bool]:
+    """Which of the accuracy goals a validation's metrics meet."""
+    return {"ratio": abs(m["ratio"] - 1) <= GOALS["ratio_tolerance"], "r2": m["r2"] >= GOALS["r2"],
+            "within_10_pct": m["within_10_pct"] >= GOALS["within_10_pct"]}
+
+
 def goal_row(preset: str, m: dict, seconds: float) -> str:
     def ok(flag: bool) -> str:
         return "yes" if flag else "**no**"
-    return (f"| {preset} | {m['n']} | {m['ratio']:.3f} ({ok(abs(m['ratio'] - 1) <= GOALS['ratio_tolerance'])}) "
-            f"| {m['r2']:.4f} ({ok(m['r2'] >= GOALS['r2'])}) | {m['mape_pct']:.2f}% "
-            f"| {m['within_10_pct']:.0f}% ({ok(m['within_10_pct'] >= GOALS['within_10_pct'])}) "
+    met = goals_met(m)
+    return (f"| {preset} | {m['n']} | {m['ratio']:.3f} ({ok(met['ratio'])}) "
+            f"| {m['r2']:.4f} ({ok(met['r2'])}) | {m['mape_pct']:.2f}% "
+            f"| {m['within_10_pct']:.0f}% ({ok(met['within_10_pct'])}) "
             f"| {m['max_ape_pct']:.1f}% | {seconds:.0f} s ({ok(seconds < GOALS['table_seconds'])}) |")
 
 

@@ -12,7 +12,7 @@ from orchestrator.config import parse_config
 from orchestrator.tracking import registered_model_name
 from supernet import Architecture
 from tests.stores import store_client
-from workers.latency import measure_networks
+from workers.latency import Protocol, default_num_classes, measure_networks
 from workers.latency_table import EntryStats, load_table
 
 from .conftest import _run
@@ -39,10 +39,10 @@ def looped(pipeline_runs, tmp_path_factory):
                   tracking={"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
                             "experiment": "loop"})
     config["latency"] = {**config["latency"], "retries": 3, "protocol": PROTOCOL}
-    space, (profile,) = first.config.space(), first.config.devices
-    protocol = parse_config(config).protocol()
+    space, (profile,), protocol = first.config.space(), first.config.devices, Protocol(**PROTOCOL)
     light, heavy = (t.latency_ms(protocol.run_quantile) for t in measure_networks(
-        space, [Architecture.lightest(space), Architecture.heaviest(space)], profile, protocol, 10))
+        space, [Architecture.lightest(space), Architecture.heaviest(space)], profile, protocol,
+        default_num_classes(space)))
     target = round(light + 0.6 * (heavy - light), 3)
     config = parse_config(dict(config, targets={"cpu-bs1": [target]}))
 
