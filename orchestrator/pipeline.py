@@ -57,6 +57,8 @@ STAGES = ["latency tables", "supernet", "targets", "searches", "fine-tunes", "me
           "registry and report"]
 MEASUREMENT_PASSES = 3  # separate measurements of each member (processes: the level moves between them)
 SPREAD_REDOS = 2        # more passes of a member whose passes disagree beyond the noise allowance
+UNDER_USED = 0.8        # a member predicted below this share of its target: the report says what the search saw
+BUDGET_IMAGES = 512     # validation images scoring such a member beside the largest uniform architecture
 
 
 @dataclass
@@ -84,6 +86,12 @@ class Member:
     kept: bool = True               # the member of its (device, target) the family keeps
     registered_version: int = 0
     registered_uri: str = ""
+    # Only for a member predicted below UNDER_USED of its target (workers.search_tasks.BudgetUse):
+    last_ms: float = math.nan       # expected latency at the search's last iterate
+    signal_loss: float = math.nan   # w*'s validation loss of the member, the search's signal
+    filled_arch: str = ""           # the largest uniform architecture within the member's bound
+    filled_ms: float = math.nan
+    filled_loss: float = math.nan
 
 
 class Pipeline:
@@ -345,9 +353,12 @@ class Pipeline:
                                             self.space, pool, board, res.search.cpus)
                         for i, m in enumerate(todo)}
                 by_key = {m.key: m for m in todo}
+                finished = []
                 for key, outcome in self.progress.searches(refs, board, s.steps):
                     self._search_finished(by_key[key], outcome)
                     solver_s += outcome.result.solver_seconds
+                    finished.append((by_key[key], outcome))
+            self._explain_budget_use(pool, finished)
             return pool.cpu_seconds() + solver_s
         finally:
             pool.shutdown()
@@ -358,6 +369,22 @@ class Pipeline:
         member.resources = self._resource_values(outcome.arch)
         member.search_run_id = self.observer.search_finished(member, outcome)
         self._remember(member)
+
+    def _explain_budget_use(self, pool, finished: list) -> None:
+        """For each member predicted below :data:`UNDER_USED` of its target: what the search's signal says
+        of it and of the largest uniform architecture within its bound, on the same validation images."""
+        from workers.gradients import SupernetEvaluator
+        from workers.search_tasks import budget_use
+
+        evaluator = SupernetEvaluator(pool.compute, pool.score, self.config.search.seed)
+        for member, outcome in finished:
+            if member.predicted_ms >= UNDER_USED * member.target_ms:
+                continue
+            use = budget_use(outcome, self.space, f"latency:{member.device}", evaluator, BUDGET_IMAGES)
+            member.last_ms, member.signal_loss = use.last_value, use.loss
+            member.filled_arch = str(use.filled) if use.filled is not None else ""
+            member.filled_ms, member.filled_loss = use.filled_value, use.filled_loss
+            self._remember(member)
 
     def _resource_values(self, arch) -> dict[str, int]:
         from workers.resources import list_resources
@@ -562,7 +589,7 @@ class Pipeline:
             cost["cpu_s"] = time.process_time() - cpu0
         text = render_report(f"hardcore-nas run `{self.config.name}`", self._summary(time.perf_counter() - started),
                              family, list_resources(), self.costs, self.reused, self.config.latency_noise,
-                             len(self.splits.test), self.supernet_top1, rounds)
+                             len(self.splits.test), self.supernet_top1, rounds, UNDER_USED, BUDGET_IMAGES)
         report = self.out / "report.md"
         report.write_text(text)
         self.observer.outputs_written([csv, png, report])

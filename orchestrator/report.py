@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["pareto_columns", "StageCost", "pareto_front", "accuracy_drops", "write_pareto_csv",
-           "plot_pareto", "closed_loop_lines", "render_report"]
+           "plot_pareto", "closed_loop_lines", "budget_use_lines", "render_report"]
 
 
 def pareto_columns(resources: list[str]) -> list[str]:
@@ -139,13 +139,52 @@ def closed_loop_lines(rounds: pd.DataFrame) -> list[str]:
     return lines
 
 
+def budget_use_lines(table: pd.DataFrame, share: float, images: int) -> list[str]:
+    """One line per member predicted below ``share`` of its target, explained by what its search saw: where
+    the search's last iterate stood, and w*'s validation loss (the search's signal, on the same ``images``
+    images) of the member beside the largest uniform architecture within its bound (columns ``last_ms``,
+    ``signal_loss``, ``filled_ms``, ``filled_loss``; missing: not scored)."""
+    columns = ["last_ms", "signal_loss", "filled_ms", "filled_loss"]
+    table = table.reindex(columns=list(dict.fromkeys([*table.columns, *columns])))
+    lines = []
+    for r in table.sort_values(["device", "target_ms"]).itertuples():
+        if not r.predicted_ms < share * r.target_ms:
+            continue
+        line = (f"- {r.device} at {r.target_ms:g} ms: predicted {r.predicted_ms:.3f} ms, "
+                f"{r.predicted_ms / r.target_ms:.0%} of its target. ")
+        if math.isnan(r.signal_loss):
+            lines.append(line + "Not scored (its search finished in an interrupted run).")
+            continue
+        if r.last_ms >= share * r.target_ms:
+            lines.append(line + f"The search's last iterate expected {r.last_ms:.3f} ms "
+                         f"({r.last_ms / r.target_ms:.0%}): the search spent the budget, and rounding its "
+                         "relaxed point to one architecture lost the rest.")
+            continue
+        line += (f"The search's last iterate expected {r.last_ms:.3f} ms ({r.last_ms / r.target_ms:.0%}): its "
+                 "signal did not pull it to heavier paths. ")
+        if math.isnan(r.filled_loss):
+            lines.append(line + "No uniform architecture fits the bound to compare with.")
+            continue
+        compared = (f"On {images} validation images w*'s loss, the search's signal, is {r.signal_loss:.3f} for "
+                    f"this member and {r.filled_loss:.3f} for the largest uniform architecture within the bound "
+                    f"({r.filled_ms:.3f} ms)")
+        if r.filled_loss >= r.signal_loss:
+            lines.append(line + compared + ": the signal sees no gain in the unused budget.")
+        else:
+            lines.append(line + compared + ": the signal prefers the heavier architecture, but the search's "
+                         "steps ended before reaching it (more steps or a larger step size may).")
+    return lines
+
+
 def render_report(title: str, summary: list[str], table: pd.DataFrame, resources: list[str],
                   costs: list[StageCost], reused: list[str], noise: float, test_size: int,
-                  supernet_top1: dict[str, float], rounds: pd.DataFrame | None = None) -> str:
+                  supernet_top1: dict[str, float], rounds: pd.DataFrame | None = None,
+                  under_used: float = 0.8, budget_images: int = 0) -> str:
     """``report.md``: the family, the cost of each stage ("400 + 15N"), reuse, over-target members, the
-    closed loop's rounds (``rounds``: every member of every round), and where accuracy does not increase
-    with the target (with w*'s own held-out top-1 of its heaviest and lightest paths, ``supernet_top1``,
-    which is how the search ranks architectures)."""
+    closed loop's rounds (``rounds``: every member of every round), members predicted below ``under_used``
+    of their target (:func:`budget_use_lines`, scored on ``budget_images`` images), and where accuracy does
+    not increase with the target (with w*'s own held-out top-1 of its heaviest and lightest paths,
+    ``supernet_top1``, which is how the search ranks architectures)."""
     family = table.sort_values(["device", "target_ms"]).assign(
         predicted_ms=lambda f: f.predicted_ms.round(3), measured_ms=lambda f: f.measured_ms.round(3),
         top1=lambda f: f.top1.round(2))
@@ -199,6 +238,10 @@ def render_report(title: str, summary: list[str], table: pd.DataFrame, resources
     lines += (["Members measured over their targets were searched again with the bound scaled by predicted / "
                "measured; the family keeps each target's most accurate member within it:", "", *loop]
               if loop else ["No member was searched again."])
+    budget = budget_use_lines(table, under_used, budget_images)
+    lines += ["", "## Budget use", ""]
+    lines += ([f"Members predicted below {under_used:.0%} of their target, and what their search saw:", "",
+               *budget] if budget else [f"Every member is predicted at {under_used:.0%} of its target or more."])
     drops = accuracy_drops(table, test_size)
     lines += ["", "## Accuracy along the targets", ""]
     lines += [f"- {d}" for d in drops] or ["Top-1 does not decrease as the target grows, on every device."]

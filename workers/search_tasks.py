@@ -8,19 +8,29 @@ search's progress.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from solvers import DEFAULT_STRATEGY, Constraint, SearchResult, StepRecord, StrategyOptions, get_strategy, run_strategy
+from solvers import (
+    DEFAULT_STRATEGY,
+    Constraint,
+    InfeasibleConstraintError,
+    SearchResult,
+    StepRecord,
+    StrategyOptions,
+    get_strategy,
+    run_strategy,
+)
 from supernet.arch import Architecture
 from supernet.space import SearchSpace
 
 from .gradients import ComputeFn, ScoreComputeFn, SupernetEvaluator
 
-__all__ = ["SearchRequest", "SearchOutcome", "run_search", "start_search"]
+__all__ = ["SearchRequest", "SearchOutcome", "BudgetUse", "run_search", "budget_use", "start_search"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,44 @@ def run_search(request: SearchRequest, space: SearchSpace, compute: ComputeFn,
                           np.random.default_rng(request.seed), on_step=on_step)
     arch = Architecture.from_one_hot(space, result.alpha, result.beta)
     return SearchOutcome(request, arch, result, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """What the search saw of a budget its architecture left unused.
+
+    ``last_value``: the constrained resource's expected value at the search's last iterate (for BCSFW the
+    relaxed point, before projection); ``loss``: w*'s validation loss of the found architecture, the
+    search's own signal in the gradient actors' mode; ``filled``: the largest uniform architecture within
+    the same bounds (``None`` when none fits), ``filled_value`` its resource value and ``filled_loss`` its
+    loss on the same images.
+    """
+    last_value: float
+    loss: float
+    filled: Architecture | None
+    filled_value: float
+    filled_loss: float
+
+
+def budget_use(outcome: SearchOutcome, space: SearchSpace, resource: str, evaluator: SupernetEvaluator,
+               images: int) -> BudgetUse:
+    """Score ``outcome``'s architecture and the largest uniform one within its request's bounds on the
+    same ``images`` validation images (``evaluator``'s seed picks them: one seed for a family compares its
+    members), and read ``resource`` at the search's last iterate."""
+    log = outcome.result.log
+    last = log[-1].resources.get(resource, math.nan) if log else math.nan
+    archs = [outcome.arch]
+    try:
+        uniform = run_strategy("uniform", list(outcome.request.constraints), evaluator, None,
+                               np.random.default_rng(0))
+        archs.append(Architecture.from_one_hot(space, uniform.alpha, uniform.beta))
+        filled_value = uniform.values[resource]
+    except InfeasibleConstraintError:
+        filled_value = math.nan
+    alphas, betas = (np.stack(v) for v in zip(*(a.to_one_hot() for a in archs)))
+    loss, _ = evaluator.score(alphas, betas, images)
+    return BudgetUse(float(last), float(loss[0]), archs[1] if len(archs) > 1 else None, float(filled_value),
+                     float(loss[1]) if len(archs) > 1 else math.nan)
 
 
 def _search_task(request: SearchRequest, space: SearchSpace, pool, board, every: int) -> SearchOutcome:

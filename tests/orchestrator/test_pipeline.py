@@ -41,6 +41,18 @@ def test_every_member_is_predicted_within_its_target(pipeline_runs):
         assert (table["predicted_ms"] <= table["target_ms"]).all(), table[["target_ms", "predicted_ms"]]
 
 
+def test_a_member_under_its_budget_is_explained_by_what_its_search_saw(pipeline_runs):
+    import json
+
+    run = pipeline_runs["first"]
+    members = [m for m in json.loads((run.out / "state.json").read_text())["members"].values() if m["kept"]]
+    section = run.report.split("## Budget use")[1].split("\n## ")[0]
+    for m in members:
+        under = m["predicted_ms"] < 0.8 * m["target_ms"]
+        assert (f"- {m['device']} at {m['target_ms']:g} ms:" in section) == under, section
+        assert math.isfinite(m["signal_loss"]) == under and (not under or m["signal_loss"] > 0)
+
+
 def test_auto_targets_lie_inside_the_reachable_range(pipeline_runs):
     from workers.latency_table import load_table
 

@@ -5,6 +5,7 @@ import pytest
 from orchestrator.report import (
     StageCost,
     accuracy_drops,
+    budget_use_lines,
     closed_loop_lines,
     pareto_columns,
     pareto_front,
@@ -75,6 +76,33 @@ def test_the_closed_loop_shows_every_round_and_the_kept_member():
                     "top-1 90.50% **kept**")
     text = render_report("t", [], rounds[rounds.kept], ["params"], [], [], 0.1, 359, {}, rounds)
     assert line in text and "No member exceeds its target beyond noise." in text
+
+
+def test_members_that_leave_their_budget_are_explained_by_what_the_search_saw():
+    nan = float("nan")
+    rows = [  # target, predicted, last iterate, member's loss, largest uniform's ms and loss
+        (5.0, 4.5, nan, nan, nan, nan),          # 90% of its target: not listed
+        (6.0, 3.0, 5.5, 0.30, 5.9, 0.35),        # the search spent the budget, projection lost it
+        (7.0, 3.5, 3.6, 0.30, 6.8, 0.35),        # the signal rates the heavier network worse
+        (8.0, 4.0, 4.1, 0.30, 7.9, 0.25),        # the signal prefers the heavier network
+        (9.0, 1.0, 1.1, 0.30, nan, nan),         # no uniform network fits
+        (10.0, 2.0, nan, nan, nan, nan),         # finished in an interrupted run
+    ]
+    table = pd.DataFrame(rows, columns=["target_ms", "predicted_ms", "last_ms", "signal_loss", "filled_ms",
+                                        "filled_loss"]).assign(device="cpu-bs1")
+    lines = budget_use_lines(table, 0.8, 512)
+    assert len(lines) == 5 and not any("at 5 ms" in line for line in lines)
+    spent, worse, better, none, interrupted = lines
+    assert "50% of its target" in spent and "expected 5.500 ms (92%)" in spent and "rounding" in spent
+    assert "On 512 validation images w*'s loss, the search's signal, is 0.300 for this member and 0.350 for " \
+           "the largest uniform architecture within the bound (6.800 ms): the signal sees no gain" in worse
+    assert "0.250" in better and "prefers the heavier architecture" in better
+    assert "No uniform architecture fits" in none and "Not scored" in interrupted
+    text = render_report("t", [], _family().assign(**table.iloc[[1, 2, 3, 4, 0]].reset_index(drop=True)),
+                         ["params"], [], [], 0.1, 359, {}, None, 0.8, 512)
+    assert "## Budget use" in text and "Members predicted below 80% of their target" in text
+    assert "Every member is predicted at 80% of its target or more." in render_report(
+        "t", [], _family(), ["params"], [], [], 0.1, 359, {})
 
 
 def test_aliases_and_flat_params():
