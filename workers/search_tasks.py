@@ -100,18 +100,18 @@ def budget_use(outcome: SearchOutcome, space: SearchSpace, resource: str, evalua
     members), and read ``resource`` at the search's last iterate."""
     log = outcome.result.log
     last = log[-1].resources.get(resource, math.nan) if log else math.nan
-    archs = [outcome.arch]
     try:
         uniform = run_strategy("uniform", list(outcome.request.constraints), evaluator, None,
                                np.random.default_rng(0))
-        archs.append(Architecture.from_one_hot(space, uniform.alpha, uniform.beta))
-        filled_value = uniform.values[resource]
     except InfeasibleConstraintError:
-        filled_value = math.nan
+        uniform = None
+    filled = None if uniform is None else Architecture.from_one_hot(space, uniform.alpha, uniform.beta)
+    archs = [outcome.arch] if filled is None else [outcome.arch, filled]
     alphas, betas = (np.stack(v) for v in zip(*(a.to_one_hot() for a in archs)))
     loss, _ = evaluator.score(alphas, betas, images)
-    return BudgetUse(float(last), float(loss[0]), archs[1] if len(archs) > 1 else None, float(filled_value),
-                     float(loss[1]) if len(archs) > 1 else math.nan)
+    if filled is None:
+        return BudgetUse(float(last), float(loss[0]), None, math.nan, math.nan)
+    return BudgetUse(float(last), float(loss[0]), filled, float(uniform.values[resource]), float(loss[1]))
 
 
 def _search_task(request: SearchRequest, space: SearchSpace, pool, board, every: int) -> SearchOutcome:

@@ -1,5 +1,6 @@
 """End to end: a reduced ``hardcore-nas run`` through the real Ray, Ray Tune and MLflow, checked through what
 a user sees: the output files, the registry (versions, aliases, tags, loadable models) and the caches."""
+import json
 import math
 
 import mlflow
@@ -42,8 +43,6 @@ def test_every_member_is_predicted_within_its_target(pipeline_runs):
 
 
 def test_a_member_under_its_budget_is_explained_by_what_its_search_saw(pipeline_runs):
-    import json
-
     run = pipeline_runs["first"]
     members = [m for m in json.loads((run.out / "state.json").read_text())["members"].values() if m["kept"]]
     section = run.report.split("## Budget use")[1].split("\n## ")[0]
