@@ -25,11 +25,13 @@ PROTOCOL = {"contexts": 1, "warmup": 5, "repeats": 20, "runs_per_visit": 5}
 
 @pytest.fixture(scope="module")
 def looped(pipeline_runs, tmp_path_factory):
-    """A run on a copy of the end-to-end run's cache, one target 60% of the way from the lightest to the
-    heaviest network as measured here now, and the cpu-bs1 table scaled down until it claims the heaviest
-    network fits that target; the ``uniform`` strategy (the largest uniform architecture within the
-    bound) then picks the heaviest in round 1. Its own store; the scaled table is filed under the key of
-    :data:`PROTOCOL`, as if it had been measured with it."""
+    """A run on a copy of the end-to-end run's cache, one target 40% of the way from the lightest to the
+    heaviest network as measured here now, and the cpu-bs1 table scaled down until it claims every network
+    fits that target; the ``uniform`` strategy (the largest uniform architecture within the bound) then
+    picks the heaviest uniform one in round 1, which measures over the target even in a process 30%
+    faster than this one (plain processes differ that much: at 60% of the way, CI once measured round 1
+    within its target). Its own store; the scaled table is filed under the key of :data:`PROTOCOL`, as if
+    it had been measured with it."""
     first = pipeline_runs["first"]
     root = tmp_path_factory.mktemp("loop")
     cache = root / "cache"
@@ -43,7 +45,7 @@ def looped(pipeline_runs, tmp_path_factory):
     light, heavy = (t.latency_ms(protocol.run_quantile) for t in measure_networks(
         space, [Architecture.lightest(space), Architecture.heaviest(space)], profile, protocol,
         default_num_classes(space)))
-    target = round(light + 0.6 * (heavy - light), 3)
+    target = round(light + 0.4 * (heavy - light), 3)
     config = parse_config(dict(config, targets={"cpu-bs1": [target]}))
 
     (folder,) = list((cache / "tables").glob("cpu-bs1-*"))
