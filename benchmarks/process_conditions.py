@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 from supernet.arch import Architecture, timm_arch_def  # noqa: E402
 from supernet.space import get_space  # noqa: E402
 from workers.devices import DeviceProfile  # noqa: E402
-from workers.latency import Protocol, _child_env, cpu_model, default_num_classes, measure_networks  # noqa: E402
+from workers.latency import Protocol, condition_env, cpu_model, default_num_classes, measure_networks  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 PROTOCOL = Protocol(warmup=10, repeats=30, runs_per_visit=5, rewarm=2)
@@ -86,7 +86,7 @@ def script_ms(space: str, arch: Architecture, backend: str, process: str) -> flo
     classes = default_num_classes(get_space(space))
     out = subprocess.run([sys.executable, "-c", SCRIPT, space, str(arch), backend, str(classes),
                           str(PROTOCOL.warmup), str(PROTOCOL.repeats), str(PROTOCOL.run_quantile)],
-                         env=_child_env(profile), capture_output=True, text=True, timeout=600, check=True)
+                         env=condition_env(profile), capture_output=True, text=True, timeout=600, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 

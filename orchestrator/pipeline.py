@@ -45,7 +45,7 @@ from .cache import Cached, StageCache
 from .config import RunConfig
 from .observer import MlflowObserver
 from .progress import Progress
-from .report import StageCost, plot_pareto, render_report, write_pareto_csv
+from .report import UNDER_USED, StageCost, plot_pareto, render_report, under_used, write_pareto_csv
 from .state import Finetune, RunState
 from .tracking import registered_model_name
 
@@ -57,7 +57,6 @@ STAGES = ["latency tables", "supernet", "targets", "searches", "fine-tunes", "me
           "registry and report"]
 MEASUREMENT_PASSES = 3  # separate measurements of each member (processes: the level moves between them)
 SPREAD_REDOS = 2        # more passes of a member whose passes disagree beyond the noise allowance
-UNDER_USED = 0.8        # a member predicted below this share of its target: the report says what the search saw
 BUDGET_IMAGES = 512     # validation images scoring such a member beside the largest uniform architecture
 
 
@@ -86,7 +85,7 @@ class Member:
     kept: bool = True               # the member of its (device, target) the family keeps
     registered_version: int = 0
     registered_uri: str = ""
-    # Only for a member predicted below UNDER_USED of its target (workers.search_tasks.BudgetUse):
+    # Only for a member predicted below report.UNDER_USED of its target (workers.search_tasks.BudgetUse):
     last_ms: float = math.nan       # expected latency at the search's last iterate
     signal_loss: float = math.nan   # w*'s validation loss of the member, the search's signal
     filled_arch: str = ""           # the largest uniform architecture within the member's bound
@@ -371,14 +370,15 @@ class Pipeline:
         self._remember(member)
 
     def _explain_budget_use(self, pool, finished: list) -> None:
-        """For each member predicted below :data:`UNDER_USED` of its target: what the search's signal says
-        of it and of the largest uniform architecture within its bound, on the same validation images."""
+        """For each member predicted below :data:`~orchestrator.report.UNDER_USED` of its target: what the
+        search's signal says of it and of the largest uniform architecture within its bound, on the same
+        validation images."""
         from workers.gradients import SupernetEvaluator
         from workers.search_tasks import budget_use
 
         evaluator = SupernetEvaluator(pool.compute, pool.score, self.config.search.seed)
         for member, outcome in finished:
-            if member.predicted_ms >= UNDER_USED * member.target_ms:
+            if not under_used(member.predicted_ms, member.target_ms):
                 continue
             use = budget_use(outcome, self.space, f"latency:{member.device}", evaluator, BUDGET_IMAGES)
             member.last_ms, member.signal_loss = use.last_value, use.loss

@@ -139,16 +139,24 @@ def closed_loop_lines(rounds: pd.DataFrame) -> list[str]:
     return lines
 
 
+UNDER_USED = 0.8        # a member predicted below this share of its target: the report says what the search saw
+
+
+def under_used(predicted_ms: float, target_ms: float, share: float = UNDER_USED) -> bool:
+    """Whether a member predicted at ``predicted_ms`` leaves more than ``1 - share`` of its target unused."""
+    return predicted_ms < share * target_ms
+
+
 def budget_use_lines(table: pd.DataFrame, share: float, images: int) -> list[str]:
     """One line per member predicted below ``share`` of its target, explained by what its search saw: where
     the search's last iterate stood, and w*'s validation loss (the search's signal, on the same ``images``
     images) of the member beside the largest uniform architecture within its bound (columns ``last_ms``,
-    ``signal_loss``, ``filled_ms``, ``filled_loss``; missing: not scored)."""
-    columns = ["last_ms", "signal_loss", "filled_ms", "filled_loss"]
+    ``signal_loss``, ``filled_arch``, ``filled_ms``, ``filled_loss``; missing: not scored)."""
+    columns = ["last_ms", "signal_loss", "filled_arch", "filled_ms", "filled_loss"]
     table = table.reindex(columns=list(dict.fromkeys([*table.columns, *columns])))
     lines = []
     for r in table.sort_values(["device", "target_ms"]).itertuples():
-        if not r.predicted_ms < share * r.target_ms:
+        if not under_used(r.predicted_ms, r.target_ms, share):
             continue
         line = (f"- {r.device} at {r.target_ms:g} ms: predicted {r.predicted_ms:.3f} ms, "
                 f"{r.predicted_ms / r.target_ms:.0%} of its target. ")
@@ -167,7 +175,7 @@ def budget_use_lines(table: pd.DataFrame, share: float, images: int) -> list[str
             continue
         compared = (f"On {images} validation images w*'s loss, the search's signal, is {r.signal_loss:.3f} for "
                     f"this member and {r.filled_loss:.3f} for the largest uniform architecture within the bound "
-                    f"({r.filled_ms:.3f} ms)")
+                    f"(`{r.filled_arch}`, {r.filled_ms:.3f} ms)")
         if r.filled_loss >= r.signal_loss:
             lines.append(line + compared + ": the signal sees no gain in the unused budget.")
         else:
@@ -179,7 +187,7 @@ def budget_use_lines(table: pd.DataFrame, share: float, images: int) -> list[str
 def render_report(title: str, summary: list[str], table: pd.DataFrame, resources: list[str],
                   costs: list[StageCost], reused: list[str], noise: float, test_size: int,
                   supernet_top1: dict[str, float], rounds: pd.DataFrame | None = None,
-                  under_used: float = 0.8, budget_images: int = 0) -> str:
+                  under_used: float = UNDER_USED, budget_images: int = 0) -> str:
     """``report.md``: the family, the cost of each stage ("400 + 15N"), reuse, over-target members, the
     closed loop's rounds (``rounds``: every member of every round), members predicted below ``under_used``
     of their target (:func:`budget_use_lines`, scored on ``budget_images`` images), and where accuracy does

@@ -48,7 +48,8 @@ from .processes import get_condition, list_conditions
 
 __all__ = ["Protocol", "NetworkTiming", "cpu_model", "fingerprint", "probe_architectures",
            "time_networks", "measure_networks", "table_entries", "disturbance", "measure_table",
-           "table_visits", "default_num_classes", "REFERENCE_RUNS", "reference_architecture", "Drift"]
+           "table_visits", "default_num_classes", "REFERENCE_RUNS", "reference_architecture", "Drift",
+           "condition_env"]
 
 ProgressFn = Callable[[int], None]
 
@@ -353,7 +354,7 @@ def _space_from_json(data: dict) -> SearchSpace:
     return SearchSpace(**data)
 
 
-def _child_env(profile: DeviceProfile) -> dict:
+def condition_env(profile: DeviceProfile) -> dict:
     """This process's environment less every variable a process condition sets, plus the profile's
     condition's own: a plain process stays plain whatever the parent was started with."""
     threads = str(profile.resolved_threads())
@@ -382,7 +383,7 @@ class _Launcher:
         self.err = open(folder / "stderr.txt", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workers.latency", get_backend(profile.backend).__module__, profile.backend],
-            env=_child_env(profile), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
+            env=condition_env(profile), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
 
     def run(self, request: dict, index: int, progress: ProgressFn) -> list[NetworkTiming]:
         req_path, out_path = self.folder / f"request-{index}.json", self.folder / f"result-{index}.json"

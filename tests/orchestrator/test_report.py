@@ -89,13 +89,14 @@ def test_members_that_leave_their_budget_are_explained_by_what_the_search_saw():
         (10.0, 2.0, nan, nan, nan, nan),         # finished in an interrupted run
     ]
     table = pd.DataFrame(rows, columns=["target_ms", "predicted_ms", "last_ms", "signal_loss", "filled_ms",
-                                        "filled_loss"]).assign(device="cpu-bs1")
+                                        "filled_loss"]).assign(device="cpu-bs1", filled_arch="ds_r1_k3_s1_e1_c16")
     lines = budget_use_lines(table, 0.8, 512)
     assert len(lines) == 5 and not any("at 5 ms" in line for line in lines)
     spent, worse, better, none, interrupted = lines
     assert "50% of its target" in spent and "expected 5.500 ms (92%)" in spent and "rounding" in spent
     assert "On 512 validation images w*'s loss, the search's signal, is 0.300 for this member and 0.350 for " \
-           "the largest uniform architecture within the bound (6.800 ms): the signal sees no gain" in worse
+           "the largest uniform architecture within the bound (`ds_r1_k3_s1_e1_c16`, 6.800 ms): the signal sees " \
+           "no gain" in worse
     assert "0.250" in better and "prefers the heavier architecture" in better
     assert "No uniform architecture fits" in none and "Not scored" in interrupted
     text = render_report("t", [], _family().assign(**table.iloc[[1, 2, 3, 4, 0]].reset_index(drop=True)),

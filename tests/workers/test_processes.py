@@ -8,7 +8,7 @@ from hardcore_nas.process import ALLOCATOR_ENV
 from supernet.arch import Architecture
 from supernet.space import get_space
 from workers.devices import DeviceProfile, get_profile
-from workers.latency import Protocol, _child_env, measure_networks
+from workers.latency import Protocol, condition_env, measure_networks
 from workers.latency_table import LatencyTable
 from workers.processes import ProcessCondition, get_condition, list_conditions, register_condition
 
@@ -31,7 +31,7 @@ def test_profiles_name_a_registered_condition_plain_by_default():
 def test_a_new_condition_is_one_registration():
     condition = register_condition(ProcessCondition("test-arena", env={"MALLOC_ARENA_MAX": "1"}))
     assert DeviceProfile("x", process="test-arena").condition is condition
-    assert _child_env(DeviceProfile("x", process="test-arena"))["MALLOC_ARENA_MAX"] == "1"
+    assert condition_env(DeviceProfile("x", process="test-arena"))["MALLOC_ARENA_MAX"] == "1"
     with pytest.raises(ValueError, match="already registered"):
         register_condition(ProcessCondition("test-arena"))
 
@@ -39,10 +39,10 @@ def test_a_new_condition_is_one_registration():
 def test_a_plain_child_drops_the_tuning_a_parent_was_started_with(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1")
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
-    plain = _child_env(get_profile("cpu-bs1"))
+    plain = condition_env(get_profile("cpu-bs1"))
     assert "MALLOC_MMAP_THRESHOLD_" not in plain and "THP_MEM_ALLOC_ENABLE" not in plain
     assert plain["OMP_NUM_THREADS"] == "1"
-    tuned = _child_env(get_profile({"name": "t", "process": "tuned"}))
+    tuned = condition_env(get_profile({"name": "t", "process": "tuned"}))
     assert {k: tuned[k] for k in ALLOCATOR_ENV} == ALLOCATOR_ENV and tuned["THP_MEM_ALLOC_ENABLE"] == "1"
 
 
