@@ -336,6 +336,7 @@ class Pipeline:
         returns CPU seconds."""
         import ray
 
+        from solvers import InfeasibleConstraintError
         from workers.gradients import GradientPool
         from workers.monitoring import progress_board
         from workers.search_tasks import SearchRequest, start_search
@@ -353,7 +354,12 @@ class Pipeline:
                         for i, m in enumerate(todo)}
                 by_key = {m.key: m for m in todo}
                 finished = []
-                for key, outcome in self.progress.searches(refs, board, s.steps):
+                for key, ref in self.progress.searches(refs, board, s.steps):
+                    try:
+                        outcome = ray.get(ref)
+                    except InfeasibleConstraintError as exc:
+                        self._nothing_found(by_key[key], exc)
+                        continue
                     self._search_finished(by_key[key], outcome)
                     solver_s += outcome.result.solver_seconds
                     finished.append((by_key[key], outcome))
@@ -361,6 +367,17 @@ class Pipeline:
             return pool.cpu_seconds() + solver_s
         finally:
             pool.shutdown()
+
+    def _nothing_found(self, member: Member, exc: Exception) -> None:
+        """A search whose strategy found no architecture within the bound (``uniform`` can, where only
+        mixed architectures fit): the run's error in round 1; in a later round the member is dropped
+        and its (device, target) keeps its earlier rounds."""
+        reason = str(getattr(exc, "cause", exc))        # a RayTaskError's own text holds the traceback
+        if member.round == 1:
+            raise UsageError(f"target {member.target_ms:g} ms on {member.device}: {reason}") from None
+        self.progress.say(f"  {member.device} {member.target_ms:g} ms: round {member.round} found no "
+                          f"architecture ({reason}); it stays over its target")
+        self.members.remove(member)
 
     def _search_finished(self, member: Member, outcome) -> None:
         member.arch = str(outcome.arch)
@@ -534,6 +551,8 @@ class Pipeline:
                               + ", ".join(f"{m.device} {m.target_ms:g} ms with bound {m.bound_ms:.3f} ms"
                                           for m in retry))
             self._searches(weights, round_)
+            if not any(m.round == round_ for m in self.members):
+                break
             self._finetunes(weights, round_)
             self._measure()
         for group in self._groups().values():

@@ -53,8 +53,9 @@ class Progress:
         return ray.get(ref)
 
     def searches(self, refs: dict, board, steps: int):
-        """Yield ``(key, outcome)`` as the search tasks ``refs`` (key -> ObjectRef) finish, showing the
-        total and each running search's steps (read from the ``ProgressBoard`` actor)."""
+        """Yield ``(key, ref)`` as the search tasks ``refs`` (key -> ObjectRef) finish, showing the total
+        and each running search's steps (read from the ``ProgressBoard`` actor); ``ray.get(ref)`` is the
+        caller's, so that one search's error is the caller's to handle."""
         import ray
 
         pending = dict(refs)
@@ -72,7 +73,7 @@ class Progress:
                 for ref in ready:
                     key = by_ref[ref]
                     del pending[key]
-                    yield key, ray.get(ref)
+                    yield key, ref
 
     def tune_callback(self, trials: int, epochs: int):
         """A Ray Tune callback showing the trials' epochs in one bar and each trial's end or error."""

@@ -28,6 +28,10 @@ class InfeasibleConstraintError(ValueError):
         super().__init__(message)
         self.least = least
 
+    def __reduce__(self):
+        # Raised inside Ray tasks: unpickling calls the class with ``args``, which lack ``least``.
+        return type(self), (str(self), self.least)
+
 
 @dataclass(frozen=True)
 class ReachableRange:

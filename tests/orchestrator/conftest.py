@@ -1,5 +1,8 @@
 """One reduced pipeline run (tiny space, digits, one device, two targets, a few epochs and steps) through the
 real Ray, Ray Tune and MLflow (a temporary SQLite store), shared by the end-to-end and command tests."""
+import dataclasses
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,7 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from orchestrator.cache import MANIFEST, StageCache
 from orchestrator.config import RunConfig, parse_config
+from workers.latency_table import EntryStats, LatencyTable, load_table
 
 
 def reduced_config(root: Path) -> RunConfig:
@@ -25,6 +30,20 @@ def reduced_config(root: Path) -> RunConfig:
                      "experiment": "e2e"},
         "cache_dir": str(root / "cache"),
     })
+
+
+def refile_table(cache: Path, protocol: dict, change: Callable[[str, EntryStats], EntryStats]) -> LatencyTable:
+    """Rewrite the cpu-bs1 table in ``cache`` with ``change(key, stats)`` applied to every entry (key ``""``:
+    the constant) and file it under the key of ``protocol``, as if it had been measured so."""
+    (folder,) = list((cache / "tables").glob("cpu-bs1-*"))
+    table = load_table(folder / "table.json")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    entry = StageCache(cache).entry("tables", {**manifest["inputs"], "protocol": protocol}, "cpu-bs1")
+    changed = dataclasses.replace(table, constant=change("", table.constant),
+                                  entries={k: change(k, v) for k, v in table.entries.items()})
+    changed.save(entry.path / "table.json")
+    entry.complete(**{k: v for k, v in manifest.items() if k not in ("key", "inputs", "files")})
+    return changed
 
 
 @dataclass(frozen=True)

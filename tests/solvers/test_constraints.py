@@ -1,7 +1,9 @@
+import pickle
+
 import numpy as np
 import pytest
 
-from solvers.constraints import ConstraintSet, as_constraint_set
+from solvers.constraints import ConstraintSet, InfeasibleConstraintError, as_constraint_set
 from solvers.resources import Constraint, ResourceModel
 
 from .instances import random_distribution, random_resource, random_shape
@@ -48,3 +50,10 @@ def test_validation_at_the_boundary():
     assert as_constraint_set(cs) is cs and cs.names == ("a",)
     assert "least reachable 2" in cs.describe()
     assert [(r.least, r.largest) for r in cs.ranges()] == [(2.0, 6.0)]
+
+
+def test_the_infeasibility_error_survives_pickling_with_its_least_values():
+    # Search tasks raise it inside Ray, which pickles the exception back to the driver.
+    error = pickle.loads(pickle.dumps(InfeasibleConstraintError("no architecture fits", {"latency:cpu": 1.5})))
+    assert isinstance(error, InfeasibleConstraintError)
+    assert str(error) == "no architecture fits" and error.least == {"latency:cpu": 1.5}
