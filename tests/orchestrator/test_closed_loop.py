@@ -28,8 +28,8 @@ def looped(pipeline_runs, tmp_path_factory):
     that table predicts slowest (``top``; not always the heaviest: a table of 3 runs per network can rank
     configurations wrongly, and CI's round 1 once measured within a target placed by the heaviest). The
     target is the geometric mean of the lightest network and ``top`` as measured here now, so that both
-    lie the same factor away from it (about 1.6 here): ``top`` stays over it when a plain process runs a
-    third faster, and later rounds keep as much to spare. Its own store; the scaled table is filed under
+    lie the same factor, sqrt(top / lightest), away from it: ``top`` stays over it when a plain process
+    runs that much faster, and later rounds keep as much to spare. Its own store; the scaled table is filed under
     the key of :data:`PROTOCOL`, as if it had been measured with it."""
     first = pipeline_runs["first"]
     root = tmp_path_factory.mktemp("loop")
