@@ -45,7 +45,7 @@ from .cache import Cached, StageCache
 from .config import RunConfig
 from .observer import MlflowObserver
 from .progress import Progress
-from .report import UNDER_USED, StageCost, plot_pareto, render_report, under_used, write_pareto_csv
+from .report import UNDER_USED, StageCost, is_under_used, plot_pareto, render_report, write_pareto_csv
 from .state import Finetune, RunState
 from .tracking import registered_model_name
 
@@ -395,7 +395,7 @@ class Pipeline:
 
         evaluator = SupernetEvaluator(pool.compute, pool.score, self.config.search.seed)
         for member, outcome in finished:
-            if not under_used(member.predicted_ms, member.target_ms):
+            if not is_under_used(member.predicted_ms, member.target_ms):
                 continue
             use = budget_use(outcome, self.space, f"latency:{member.device}", evaluator, BUDGET_IMAGES)
             member.last_ms, member.signal_loss = use.last_value, use.loss

@@ -142,7 +142,7 @@ def closed_loop_lines(rounds: pd.DataFrame) -> list[str]:
 UNDER_USED = 0.8        # a member predicted below this share of its target: the report says what the search saw
 
 
-def under_used(predicted_ms: float, target_ms: float, share: float = UNDER_USED) -> bool:
+def is_under_used(predicted_ms: float, target_ms: float, share: float = UNDER_USED) -> bool:
     """Whether a member predicted at ``predicted_ms`` leaves more than ``1 - share`` of its target unused."""
     return predicted_ms < share * target_ms
 
@@ -156,7 +156,7 @@ def budget_use_lines(table: pd.DataFrame, share: float, images: int) -> list[str
     table = table.reindex(columns=list(dict.fromkeys([*table.columns, *columns])))
     lines = []
     for r in table.sort_values(["device", "target_ms"]).itertuples():
-        if not under_used(r.predicted_ms, r.target_ms, share):
+        if not is_under_used(r.predicted_ms, r.target_ms, share):
             continue
         line = (f"- {r.device} at {r.target_ms:g} ms: predicted {r.predicted_ms:.3f} ms, "
                 f"{r.predicted_ms / r.target_ms:.0%} of its target. ")
