@@ -2,6 +2,7 @@
 real Ray, Ray Tune and MLflow (a temporary SQLite store), shared by the end-to-end and command tests."""
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 
 from orchestrator.cache import MANIFEST, StageCache
 from orchestrator.config import RunConfig, parse_config
+from supernet import Architecture, SearchSpace
 from workers.latency_table import EntryStats, LatencyTable, load_table
 
 
@@ -26,10 +28,20 @@ def reduced_config(root: Path) -> RunConfig:
         "latency": {"protocol": {"contexts": 1, "repeats": 3, "warmup": 2, "runs_per_visit": 3,
                                  "networks_per_process": 40},
                     "retries": 0},
-        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
-                     "experiment": "e2e"},
+        "tracking": own_store(root, "e2e"),
         "cache_dir": str(root / "cache"),
     })
+
+
+def own_store(root: Path, experiment: str) -> dict:
+    """A ``tracking`` block for an MLflow store of its own under ``root``."""
+    return {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
+            "experiment": experiment}
+
+
+def uniform_architectures(space: SearchSpace) -> list[Architecture]:
+    """Every architecture with one configuration and one depth everywhere (the ``uniform`` strategy's choices)."""
+    return [Architecture.uniform(space, c, d) for c in range(space.num_configs) for d in space.depths]
 
 
 def refile_table(cache: Path, protocol: dict, change: Callable[[str, EntryStats], EntryStats]) -> LatencyTable:
@@ -52,6 +64,14 @@ class PipelineRun:
     out: Path
     report: str            # report.md as this run wrote it
     pareto: pd.DataFrame   # pareto.csv as this run wrote it
+
+
+def variant(run: PipelineRun, root: Path, name: str, **changes) -> dict:
+    """``run``'s config (as a mapping) named ``name``, on a copy of its cache and with a store of its own,
+    both under ``root``, with ``changes``."""
+    shutil.copytree(run.out.parent / "cache", root / "cache", ignore=shutil.ignore_patterns(".locks"))
+    return dict(run.config.to_dict(), name=name, cache_dir=str(root / "cache"), tracking=own_store(root, name),
+                **changes)
 
 
 def _run(config: RunConfig, out: Path, resume: bool = False) -> PipelineRun:

@@ -2,7 +2,6 @@
 target; the pipeline searches again with the bound scaled by predicted / measured and keeps a member that
 measures within its target."""
 import math
-import shutil
 
 import pytest
 
@@ -13,7 +12,7 @@ from tests.stores import store_client
 from workers.latency import Protocol, default_num_classes, measure_networks
 from workers.latency_table import EntryStats, load_table
 
-from .conftest import _run, refile_table
+from .conftest import _run, refile_table, uniform_architectures, variant
 
 pytestmark = pytest.mark.slow
 # A fuller timing protocol than the end-to-end run's: a few runs per network move with every burst of
@@ -29,24 +28,19 @@ def looped(pipeline_runs, tmp_path_factory):
     configurations wrongly, and CI's round 1 once measured within a target placed by the heaviest). The
     target is the geometric mean of the lightest network and ``top`` as measured here now, so that both
     lie the same factor, sqrt(top / lightest), away from it: ``top`` stays over it when a plain process
-    runs that much faster, and later rounds keep as much to spare. Its own store; the scaled table is filed under
-    the key of :data:`PROTOCOL`, as if it had been measured with it."""
+    runs that much faster, and later rounds keep as much to spare. Its own store; the scaled table is
+    filed under the key of :data:`PROTOCOL`, as if it had been measured with it."""
     first = pipeline_runs["first"]
     root = tmp_path_factory.mktemp("loop")
     cache = root / "cache"
-    shutil.copytree(first.out.parent / "cache", cache, ignore=shutil.ignore_patterns(".locks"))
-    config = dict(first.config.to_dict(), name="loop", cache_dir=str(cache),
-                  search={"algorithm": "uniform"},
-                  tracking={"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
-                            "experiment": "loop"})
+    config = variant(first, root, "loop", search={"algorithm": "uniform"})
     # rounds to spare: the end-to-end table (3 runs per network) mis-ranks close architectures by more
     # than 5%, so a round between the extremes can land just over the target (here once 3 rounds in a row)
     config["latency"] = {**config["latency"], "retries": 5, "protocol": PROTOCOL}
     space, (profile,), protocol = first.config.space(), first.config.devices, Protocol(**PROTOCOL)
     (folder,) = list((cache / "tables").glob("cpu-bs1-*"))
     table = load_table(folder / "table.json")
-    top = max((Architecture.uniform(space, c, d) for c in range(space.num_configs) for d in space.depths),
-              key=table.predict)
+    top = max(uniform_architectures(space), key=table.predict)
     light, heavy = (t.latency_ms(protocol.run_quantile) for t in measure_networks(
         space, [Architecture.lightest(space), top], profile, protocol, default_num_classes(space)))
     target = round(math.sqrt(light * heavy), 3)

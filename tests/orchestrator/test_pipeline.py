@@ -134,36 +134,29 @@ def test_a_target_only_mixed_architectures_meet_fails_the_uniform_strategy_in_on
     inside its Ray task: the run ends with that strategy's reason, not an unreadable Ray error. The table
     makes the lightest configuration costly in the first stage and every other costly elsewhere, so the
     least latency takes mixed blocks."""
-    import shutil
-
     from hardcore_nas import UsageError
     from orchestrator.config import parse_config
     from supernet.space import block_key
     from workers.latency_table import EntryStats
 
-    from .conftest import _run, refile_table
+    from .conftest import _run, refile_table, uniform_architectures, variant
 
     first = pipeline_runs["first"]
-    cache = tmp_path / "cache"
-    shutil.copytree(first.out.parent / "cache", cache, ignore=shutil.ignore_patterns(".locks"))
+    config = parse_config(variant(first, tmp_path, "mixed", search={"algorithm": "uniform"}))
     space = first.config.space()
-    costly = {block_key(space.slot(s, b).signature, config)
+    costly = {block_key(space.slot(s, b).signature, block)
               for s in range(len(space.stages)) for b in range(space.max_depth)
-              for c, config in enumerate(space.configs) if (c == space.lightest_config) == (s == 0)}
+              for c, block in enumerate(space.configs) if (c == space.lightest_config) == (s == 0)}
 
     def change(key: str, stats: EntryStats) -> EntryStats:
         return EntryStats(stats.median * 10, stats.spread * 10, stats.count) if key in costly else stats
 
-    table = refile_table(cache, first.config.latency_protocol, change)
-    least_uniform = min(table.predict(Architecture.uniform(space, c, d))
-                        for c in range(space.num_configs) for d in space.depths)
+    table = refile_table(tmp_path / "cache", config.latency_protocol, change)
+    least_uniform = min(map(table.predict, uniform_architectures(space)))
     least = table.resource_model(space).least()
     assert least < least_uniform
     target = round((least + least_uniform) / 2, 4)
-    config = parse_config(dict(first.config.to_dict(), name="mixed", cache_dir=str(cache),
-                               search={"algorithm": "uniform"}, targets={"cpu-bs1": [target]},
-                               tracking={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                                         "artifact_root": str(tmp_path / "artifacts"), "experiment": "mixed"}))
+    config = parse_config(dict(config.to_dict(), targets={"cpu-bs1": [target]}))
     with pytest.raises(UsageError, match=rf"^target {target:g} ms on cpu-bs1: no uniform architecture fits") as e:
         _run(config, tmp_path / "out")
     assert "\n" not in str(e.value)
