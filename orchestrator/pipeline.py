@@ -83,6 +83,7 @@ class Member:
     expected_ms: float = math.nan   # the prediction rescaled by the drift when it is beyond noise
     over_target: bool = False
     kept: bool = True               # the member of its (device, target) the family keeps
+    loop_end: str = ""              # why the closed loop searched this member's (device, target) no further
     registered_version: int = 0
     registered_uri: str = ""
     # Only for a member predicted below report.UNDER_USED of its target (workers.search_tasks.BudgetUse):
@@ -375,9 +376,10 @@ class Pipeline:
         reason = str(getattr(exc, "cause", exc))        # a RayTaskError's own text holds the traceback
         if member.round == 1:
             raise UsageError(f"target {member.target_ms:g} ms on {member.device}: {reason}") from None
-        self.progress.say(f"  {member.device} {member.target_ms:g} ms: round {member.round} found no "
-                          f"architecture ({reason}); it stays over its target")
         self.members.remove(member)
+        self._end_loop(self._groups()[member.device, member.target_ms][-1],
+                       f"round {member.round} found no architecture within bound {member.bound_ms:.3f} ms "
+                       f"({reason})")
 
     def _search_finished(self, member: Member, outcome) -> None:
         member.arch = str(outcome.arch)
@@ -555,14 +557,25 @@ class Pipeline:
                 break
             self._finetunes(weights, round_)
             self._measure()
-        for group in self._groups().values():
+        groups = list(self._groups().values())
+        for group in groups:
             within = [m for m in group if not m.over_target]
             kept = max(within, key=lambda m: (m.top1, -m.round)) if within else group[-1]
             for m in group:
                 m.kept = m is kept
                 self._remember(m)
-        if len(self.members) == len(self._groups()):
-            self.progress.say("  every member measured within its target: nothing searched again")
+            if not within and not kept.loop_end:
+                self._end_loop(kept, f"measured over it in each of its {len(group)} round(s) "
+                                     f"(latency.retries: {self.config.latency_retries})")
+        if not any(m.kept and m.over_target for m in self.members):
+            self.progress.say("  every member measured within its target"
+                              + (": nothing searched again" if len(self.members) == len(groups) else ""))
+
+    def _end_loop(self, last: Member, why: str) -> None:
+        """Record, and say, why ``last``'s (device, target) stays over its target."""
+        last.loop_end = why
+        self._remember(last)
+        self.progress.say(f"  {last.device} {last.target_ms:g} ms stays over its target: {why}")
 
     def _groups(self) -> dict[tuple[str, float], list[Member]]:
         """The members of each (device, target), by round."""
@@ -584,8 +597,7 @@ class Pipeline:
         try:
             feasible_architecture(ConstraintSet(self._constraints(last.device, bound)))
         except (InfeasibleConstraintError, SolverError) as exc:
-            self.progress.say(f"  {last.device} {last.target_ms:g} ms: no architecture fits the scaled bound "
-                              f"{bound:.3f} ms ({exc}); it stays over its target")
+            self._end_loop(last, f"no architecture fits the scaled bound {bound:.3f} ms of round {round_} ({exc})")
             return None
         return Member(last.device, last.target_ms, key, bound_ms=bound, round=round_)
 

@@ -125,17 +125,20 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 
 def closed_loop_lines(rounds: pd.DataFrame) -> list[str]:
-    """One line per (device, target) searched again: each round's bound, prediction, measurement and
-    top-1, and which member the family kept."""
+    """One line per (device, target) searched again or left over its target: each round's bound,
+    prediction, measurement and top-1, which member the family kept, and why the loop stopped short
+    (column ``loop_end``, empty where it did not)."""
+    rounds = rounds if "loop_end" in rounds else rounds.assign(loop_end="")
     lines = []
     for (device, target), group in rounds.sort_values("round").groupby(["device", "target_ms"], sort=True):
-        if len(group) < 2:
+        end = "".join(group["loop_end"])
+        if len(group) < 2 and not end:
             continue
         steps = "; ".join(
             f"round {r.round}: bound {r.bound_ms:.3f} ms, predicted {r.predicted_ms:.3f}, measured "
             f"{r.measured_ms:.3f} ms ({'over' if r.over_target else 'within'}), top-1 {r.top1:.2f}%"
             + (" **kept**" if r.kept else "") for r in group.itertuples())
-        lines.append(f"- {device} at {target:g} ms: {steps}")
+        lines.append(f"- {device} at {target:g} ms: {steps}" + (f"; stays over its target: {end}" if end else ""))
     return lines
 
 
@@ -243,8 +246,9 @@ def render_report(title: str, summary: list[str], table: pd.DataFrame, resources
                   f"{r.predicted_ms:.3f} ms" for r in over.itertuples()]
     loop = closed_loop_lines(rounds) if rounds is not None else []
     lines += ["", "## Closed loop", ""]
-    lines += (["Members measured over their targets were searched again with the bound scaled by predicted / "
-               "measured; the family keeps each target's most accurate member within it:", "", *loop]
+    lines += (["Members measured over their targets are searched again (`latency.retries` rounds at most) with "
+               "the bound scaled by predicted / measured; the family keeps each target's most accurate member "
+               "within it:", "", *loop]
               if loop else ["No member was searched again."])
     budget = budget_use_lines(table, under_used, budget_images)
     lines += ["", "## Budget use", ""]

@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
               f"{row.top1:>9.2f}  {row.model_uri}{flag}")
     over = family[family["over_target"].astype(bool)]
     if len(over):
-        print(f"{len(over)} member(s) still measure over their target after {config.latency_retries} closed-loop "
-              f"round(s), registered with over_target=true: "
+        print(f"{len(over)} member(s) still measure over their target (report.md's closed-loop section says why), "
+              f"registered with over_target=true: "
               + ", ".join(f"{r.device} {r.target_ms:g} ms ({r.measured_ms:.3f} ms)" for r in over.itertuples()))
     print(f"wrote {report.parent / 'pareto.csv'}, {report.parent / 'pareto.png'} and {report}")
     print(f"browse: mlflow ui --backend-store-uri {config.tracking_uri}")
