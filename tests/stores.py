@@ -1,5 +1,13 @@
 """The tests' way into a run's MLflow store."""
+from pathlib import Path
+
 import mlflow
+
+
+def own_store(root: Path, experiment: str) -> dict:
+    """A run config's ``tracking`` block for an MLflow store of its own under ``root``."""
+    return {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
+            "experiment": experiment}
 
 
 def store_client(uri: str) -> mlflow.MlflowClient:

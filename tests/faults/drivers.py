@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.config import parse_config
+from tests.stores import own_store
 
 
 def fault_config(root: Path, cache: Path) -> dict:
@@ -28,8 +29,7 @@ def fault_config(root: Path, cache: Path) -> dict:
         "latency": {"protocol": {"contexts": 1, "repeats": 3, "warmup": 2, "runs_per_visit": 3,
                                  "networks_per_process": 40},
                     "retries": 0},
-        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
-                     "experiment": "faults"},
+        "tracking": own_store(root, "faults"),
         "cache_dir": str(cache),
     }).to_dict()
 

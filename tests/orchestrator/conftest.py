@@ -14,6 +14,7 @@ import yaml
 from orchestrator.cache import MANIFEST, StageCache
 from orchestrator.config import RunConfig, parse_config
 from supernet import Architecture, SearchSpace
+from tests.stores import own_store
 from workers.latency_table import EntryStats, LatencyTable, load_table
 
 
@@ -31,12 +32,6 @@ def reduced_config(root: Path) -> RunConfig:
         "tracking": own_store(root, "e2e"),
         "cache_dir": str(root / "cache"),
     })
-
-
-def own_store(root: Path, experiment: str) -> dict:
-    """A ``tracking`` block for an MLflow store of its own under ``root``."""
-    return {"uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts"),
-            "experiment": experiment}
 
 
 def uniform_architectures(space: SearchSpace) -> list[Architecture]:
