@@ -131,7 +131,7 @@ def closed_loop_lines(rounds: pd.DataFrame) -> list[str]:
     rounds = rounds if "loop_end" in rounds else rounds.assign(loop_end="")
     lines = []
     for (device, target), group in rounds.sort_values("round").groupby(["device", "target_ms"], sort=True):
-        end = "".join(group["loop_end"])
+        end = group["loop_end"].iloc[-1]       # the latest round's: the one the loop stopped at
         if len(group) < 2 and not end:
             continue
         steps = "; ".join(

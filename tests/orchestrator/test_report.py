@@ -78,7 +78,6 @@ def test_the_closed_loop_shows_every_round_and_the_kept_member():
     assert line in text and "No member exceeds its target beyond noise." in text
 
 
-
 def test_a_target_the_loop_gave_up_on_says_why_even_after_one_round():
     rounds = _family().assign(kept=True, loop_end="")
     rounds.loc[1, "loop_end"] = "no architecture fits the scaled bound 1.200 ms of round 2 (least 1.3 ms)"
@@ -88,6 +87,7 @@ def test_a_target_the_loop_gave_up_on_says_why_even_after_one_round():
                     "1.200 ms of round 2 (least 1.3 ms)")
     text = render_report("t", [], rounds, ["params"], [], [], 0.1, 359, {}, rounds)
     assert line in text and "No member was searched again." not in text
+
 
 def test_members_that_leave_their_budget_are_explained_by_what_the_search_saw():
     nan = float("nan")
